@@ -1,0 +1,65 @@
+# resnet-lab: `make lab` opens the course, `make test` runs every check.
+# Both set up a local virtual environment first (once; again only when
+# pyproject.toml changes), so they are safe to run repeatedly.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# TensorFlow comes from an extra: tensorflow-cpu on Linux machines without an
+# NVIDIA GPU (a quarter of the download), the full tensorflow elsewhere.
+TF_EXTRA ?= $(shell if [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1; \
+                    then echo cpu; else echo tf; fi)
+STAMP := $(VENV)/.installed-$(TF_EXTRA)
+# The smoke profile keeps the notebooks' heavy cells to seconds under test.
+TEST_PROFILE ?= smoke
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help setup lab test unit lint notebooks course clean
+
+help:
+	@echo "make lab     set up (once) and open the course in JupyterLab"
+	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
+	@echo "make course  run every notebook headless and write HTML to build/course/index.html"
+	@echo "make clean   remove $(VENV) and build/"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+		"resnet-lab needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0] + \
+		". Run: make PYTHON=python3.11 ...")'
+	@echo "==> Creating the virtual environment $(VENV) with $$($(PYTHON) --version)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> Installing resnet-lab with the extras [$(TF_EXTRA),dev] (first time: about a minute)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(TF_EXTRA),dev]"
+	@echo "==> Registering the Jupyter kernel 'Python (resnet-lab)'"
+	@$(BIN)/python -m ipykernel install --sys-prefix --name resnet-lab \
+		--display-name "Python (resnet-lab)" >/dev/null
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+	@echo "==> Environment ready in $(VENV)"
+
+setup: $(STAMP)
+
+lab: setup
+	@echo "==> Opening JupyterLab on notebooks/ (Ctrl-C to stop)"
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	@echo "==> ruff: the package, the tests and the notebooks"
+	$(BIN)/ruff check resnet_lab tests notebooks
+
+unit: setup
+	$(BIN)/python -m pytest tests
+
+notebooks: setup
+	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+test: setup lint
+	@echo "==> pytest: unit tests, then every notebook under nbval (profile $(TEST_PROFILE))"
+	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest tests \
+		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
+
+course: setup
+	$(BIN)/python -m resnet_lab.course --out build/course
+
+clean:
+	rm -rf $(VENV) build

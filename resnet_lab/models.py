@@ -1,0 +1,176 @@
+"""ResNet-50 assembled from the identity and convolutional blocks.
+
+``ResNet50`` has the signature and semantics of ``keras.applications.ResNet50``
+and builds the same network (ResNet v1: the stride on the first 1x1 convolution),
+layer for layer; only the layer names differ, and ``resnet_lab.transfer_weights``
+maps between the two naming schemes.
+"""
+
+import os
+import string
+
+import keras
+from keras import layers
+
+from resnet_lab.blocks import BN_AXIS, BN_EPSILON, convolutional_block, identity_block
+
+# (stage, filters [F1, F2, F3], number of blocks, stride of the first block)
+RESNET50_STAGES = (
+    (2, (64, 64, 256), 3, 1),
+    (3, (128, 128, 512), 4, 2),
+    (4, (256, 256, 1024), 6, 2),
+    (5, (512, 512, 2048), 3, 2),
+)
+MIN_INPUT_SIZE = 32  # five halvings take 32x32 down to 1x1
+DEFAULT_INPUT_SHAPE = (224, 224, 3)
+
+
+def resnet_stage(X, f, filters, stage, blocks, s):
+    """One stage: a convolutional block (stride s) followed by identity blocks.
+
+    The convolutional block changes the shape once; the identity blocks that follow
+    keep it, so only the first block of a stage needs a projection shortcut.
+    """
+    letters = string.ascii_lowercase
+    X = convolutional_block(X, f, filters, stage, letters[0], s=s)
+    for i in range(1, blocks):
+        X = identity_block(X, f, filters, stage, letters[i])
+    return X
+
+
+def ResNet50(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="resnet50",
+):
+    """ResNet-50 v1, built from ``identity_block`` and ``convolutional_block``.
+
+    Arguments follow ``keras.applications.ResNet50``:
+        include_top: whether to end with global average pooling and a Dense classifier.
+        weights: None (random initialisation), "imagenet" (download keras.applications'
+            published ImageNet weights, checked by their md5), or the path of a weight
+            file (ours, or keras.applications' legacy HDF5 file) to load.
+        input_tensor: optional Keras tensor to use as the model's input.
+        input_shape: (height, width, channels); each side at least 32. Defaults to
+            (224, 224, 3) with the top, (None, None, 3) without it.
+        pooling: with include_top=False, None (4D output), "avg" or "max".
+        classes: number of classes of the classifier (1000 for "imagenet").
+        classifier_activation: activation of the classifier, e.g. "softmax" or None.
+
+    Returns:
+        A ``keras.Model``. It expects images preprocessed like keras.applications'
+        ResNet50 (``keras.applications.resnet.preprocess_input``, "caffe" mode).
+    """
+    _check_model_arguments(include_top, weights, pooling, classes)
+    input_shape = _resolve_input_shape(input_shape, include_top, weights)
+
+    if input_tensor is None:
+        img_input = keras.Input(shape=input_shape)
+    elif keras.backend.is_keras_tensor(input_tensor):
+        img_input = input_tensor
+    else:
+        img_input = keras.Input(tensor=input_tensor, shape=input_shape)
+
+    # Stem: a 7x7 stride-2 convolution and a 3x3 stride-2 max pool (224 -> 56).
+    X = layers.ZeroPadding2D(3, name="conv1_pad")(img_input)
+    X = layers.Conv2D(64, 7, strides=2, name="conv1")(X)
+    X = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON, name="bn_conv1")(X)
+    X = layers.Activation("relu", name="conv1_relu")(X)
+    X = layers.ZeroPadding2D(1, name="pool1_pad")(X)
+    X = layers.MaxPooling2D(3, strides=2, name="pool1")(X)
+
+    # Stages 2-5: 3, 4, 6 and 3 bottleneck blocks (56 -> 56 -> 28 -> 14 -> 7).
+    for stage, filters, blocks, s in RESNET50_STAGES:
+        X = resnet_stage(X, 3, list(filters), stage, blocks, s)
+
+    if include_top:
+        X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
+        X = layers.Dense(classes, activation=classifier_activation, name="predictions")(X)
+    elif pooling == "avg":
+        X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
+    elif pooling == "max":
+        X = layers.GlobalMaxPooling2D(name="max_pool")(X)
+
+    inputs = img_input if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(inputs, X, name=name)
+
+    if weights == "imagenet":
+        from resnet_lab.weights import load_imagenet_weights
+
+        load_imagenet_weights(model, include_top=include_top)
+    elif weights is not None:
+        from resnet_lab.weights import load_weights_file
+
+        load_weights_file(model, weights)
+    return model
+
+
+def _check_model_arguments(include_top, weights, pooling, classes):
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            "resnet_lab builds channels-last models (BatchNorm on axis 3), but Keras is "
+            "set to 'channels_first'. Call keras.config.set_image_data_format("
+            "'channels_last') first."
+        )
+    if not (weights in (None, "imagenet") or _is_existing_path(weights)):
+        raise ValueError(
+            f"weights must be None (random initialisation), 'imagenet', or the path of "
+            f"an existing weight file; got {weights!r}."
+        )
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError(
+            f"The ImageNet classifier has 1000 classes, but classes={classes}. To train "
+            f"a new classifier on ImageNet features, pass include_top=False (and "
+            f"pooling='avg') and add your own Dense({classes}) layer."
+        )
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max'; got {pooling!r}.")
+    if include_top and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
+        raise ValueError(f"classes must be a positive integer; got {classes!r}.")
+
+
+def _is_existing_path(weights):
+    return isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
+
+
+def _resolve_input_shape(input_shape, include_top, weights):
+    """keras.applications' rules for input_shape, with errors that say what to do."""
+    if weights == "imagenet" and include_top:
+        if input_shape is not None and tuple(input_shape) != DEFAULT_INPUT_SHAPE:
+            raise ValueError(
+                f"The ImageNet classifier expects input_shape={DEFAULT_INPUT_SHAPE}; got "
+                f"{tuple(input_shape)}. For other sizes use include_top=False."
+            )
+        return DEFAULT_INPUT_SHAPE
+    if input_shape is None:
+        return DEFAULT_INPUT_SHAPE if include_top else (None, None, 3)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"input_shape must be (height, width, channels), e.g. (224, 224, 3); got "
+            f"{input_shape}."
+        )
+    height, width, channels = input_shape
+    if weights == "imagenet" and channels != 3:
+        raise ValueError(
+            f"ImageNet weights expect 3 input channels (RGB); got input_shape={input_shape}."
+        )
+    for side in (height, width):
+        if side is not None and side < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"ResNet-50 halves the image five times, so height and width must be at "
+                f"least {MIN_INPUT_SIZE}; got input_shape={input_shape}. Resize the "
+                f"images (e.g. keras.layers.Resizing) to {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} "
+                f"or more."
+            )
+    if include_top and None in input_shape:
+        raise ValueError(
+            f"With include_top=True the input needs a fixed size; got input_shape="
+            f"{input_shape}. Give height and width, or use include_top=False."
+        )
+    return input_shape

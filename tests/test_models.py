@@ -1,0 +1,125 @@
+"""ResNet50: keras.applications' twin in parameters, arguments and outputs."""
+
+import keras
+import numpy as np
+import pytest
+
+from resnet_lab import ResNet50, transfer_weights
+from resnet_lab.weights import randomize_weights
+
+
+def parameter_counts(model):
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return model.count_params(), trainable
+
+
+def test_resnet50_has_keras_applications_parameter_counts():
+    model = ResNet50()
+    assert tuple(model.input.shape) == (None, 224, 224, 3)
+    assert tuple(model.output.shape) == (None, 1000)
+    assert parameter_counts(model) == (25_636_712, 25_583_592)
+    assert len(model.layers) == 177
+    assert len([layer for layer in model.layers if layer.weights]) == 107
+    assert len(model.weights) == 320
+
+
+def test_resnet50_without_top_has_23_587_712_parameters():
+    model = ResNet50(include_top=False)
+    assert model.count_params() == 23_587_712
+    assert tuple(model.output.shape) == (None, None, None, 2048)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(include_top=False, input_shape=(64, 64, 3)),
+        dict(include_top=False, pooling="avg"),
+        dict(include_top=False, pooling="max", input_shape=(97, 130, 3)),
+        dict(include_top=True, input_shape=(32, 32, 1), classes=10, classifier_activation=None),
+        dict(include_top=True, classes=7),
+    ],
+    ids=["notop-64", "notop-avg", "notop-max-97x130", "top-32-gray-10", "top-7"],
+)
+def test_arguments_behave_like_keras_applications(kwargs):
+    ours = ResNet50(**kwargs)
+    theirs = keras.applications.ResNet50(weights=None, **kwargs)
+    assert tuple(ours.input.shape) == tuple(theirs.input.shape)
+    assert tuple(ours.output.shape) == tuple(theirs.output.shape)
+    assert ours.count_params() == theirs.count_params()
+    assert ours.layers[-1].get_config().get("activation") == theirs.layers[-1].get_config().get(
+        "activation"
+    )
+
+
+def test_input_tensor_becomes_the_model_input():
+    images = keras.Input(shape=(64, 64, 3), name="images")
+    model = ResNet50(include_top=False, input_tensor=images, pooling="avg")
+    assert model.inputs[0] is images
+    assert tuple(model.output.shape) == (None, 2048)
+
+
+def test_resnet50_matches_keras_applications_outputs(rng):
+    theirs = keras.applications.ResNet50(weights=None)
+    randomize_weights(theirs, seed=1)
+    ours = ResNet50()
+    transfer_weights(theirs, ours)
+    x = rng.uniform(-120, 150, size=(2, 224, 224, 3)).astype("float32")
+    expected = theirs.predict(x, verbose=0)
+    actual = ours.predict(x, verbose=0)
+    assert np.abs(actual - expected).max() < 1e-5
+    assert expected.std() > 1e-4  # the random weights give a non-trivial output
+
+
+def test_keras_applications_matches_ours_after_reverse_transfer_without_top(rng):
+    ours = ResNet50(include_top=False, pooling="avg", input_shape=(96, 96, 3))
+    randomize_weights(ours, seed=2)
+    theirs = keras.applications.ResNet50(
+        weights=None, include_top=False, pooling="avg", input_shape=(96, 96, 3)
+    )
+    transfer_weights(ours, theirs)
+    x = rng.uniform(-120, 150, size=(2, 96, 96, 3)).astype("float32")
+    expected = ours.predict(x, verbose=0)
+    actual = theirs.predict(x, verbose=0)
+    scale = np.abs(expected).max()
+    assert scale > 1e-3
+    assert np.abs(actual - expected).max() < 1e-5 * max(1.0, scale)
+
+
+def test_no_two_convolutions_start_with_the_same_kernel():
+    model = ResNet50(include_top=False, input_shape=(32, 32, 3))
+    kernels = [layer.kernel.numpy() for layer in model.layers
+               if isinstance(layer, keras.layers.Conv2D)]
+    assert len(kernels) == 53
+    fingerprints = {(k.shape, k.ravel()[:16].tobytes()) for k in kernels}
+    assert len(fingerprints) == 53
+
+
+def test_set_random_seed_makes_builds_reproducible():
+    def build(seed):
+        keras.utils.set_random_seed(seed)
+        return ResNet50(include_top=False, input_shape=(32, 32, 3)).get_weights()
+
+    first, again, other = build(7), build(7), build(8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[0], other[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(input_shape=(31, 224, 3), include_top=False), "at least 32"),
+        (dict(input_shape=(16, 16, 3)), "at least 32"),
+        (dict(input_shape=(224, 224)), r"\(height, width, channels\)"),
+        (dict(input_shape=(None, None, 3)), "fixed size"),
+        (dict(weights="imagenet", classes=10), "include_top=False"),
+        (dict(weights="imagenet", input_shape=(128, 128, 3)), "include_top=False"),
+        (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), "3 input channels"),
+        (dict(weights="imagenett"), "weights must be None"),
+        (dict(weights="/no/such/file.h5"), "weights must be None"),
+        (dict(include_top=False, pooling="mean"), "pooling must be"),
+        (dict(classes=0), "classes must be a positive integer"),
+    ],
+)
+def test_bad_model_arguments_get_a_clear_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ResNet50(**kwargs)
