@@ -1,0 +1,196 @@
+"""Run the course's notebooks headless: the HTML course, and clean stored outputs.
+
+    python -m resnet_lab.course build [--out build/course] [--profile cpu]
+        Execute every notebook in notebooks/ with a fresh kernel and write the
+        executed copies as HTML, with an index page, to --out.
+
+    python -m resnet_lab.course update [NOTEBOOK ...] [--profile cpu]
+        Execute notebooks in place and store their outputs without machine noise
+        (no stderr, no timing metadata): what a maintainer commits.
+
+    python -m resnet_lab.course sync
+        Write the repository URL from pyproject.toml into every notebook's
+        "Open in Colab" badge and Colab install line.
+"""
+
+import argparse
+import html
+import os
+import pathlib
+import re
+import sys
+import time
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+COLAB = "https://colab.research.google.com/github/"
+_BADGE = re.compile(r"\(https://colab\.research\.google\.com/github/[^)]*\)")
+_INSTALL = re.compile(r'"resnet-lab @ git\+[^"]*"')
+
+
+def repository_url():
+    """The one place the repository URL is kept: [project.urls] in pyproject.toml."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["urls"]["Repository"].rstrip("/")
+
+
+def colab_url(notebook_name, ref="main"):
+    repo = repository_url().removeprefix("https://github.com/")
+    return f"{COLAB}{repo}/blob/{ref}/notebooks/{notebook_name}"
+
+
+def notebook_paths():
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute(path, profile=None, timeout=1800):
+    """Execute a notebook with a fresh kernel in its own folder; return it, cleaned."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env_profile = {"RESNET_LAB_PROFILE": profile} if profile else {}
+    old = {k: os.environ.get(k) for k in env_profile}
+    os.environ.update(env_profile)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                       resources={"metadata": {"path": str(pathlib.Path(path).parent)}}
+                       ).execute()
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return clean(nb)
+
+
+def clean(nb):
+    """Drop what differs from machine to machine: stderr (TensorFlow's C++ log) and timings."""
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            outputs = []
+            for output in cell.outputs:
+                if output.output_type == "stream":
+                    if output.name == "stderr":
+                        continue
+                    last = outputs[-1] if outputs else None
+                    if last is not None and last.output_type == "stream" and \
+                            last.name == output.name:
+                        last.text += output.text  # one output per stream, however it arrived
+                        continue
+                outputs.append(output)
+            cell.outputs = outputs
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def update(paths, profile=None):
+    import nbformat
+
+    for path in paths:
+        start = time.perf_counter()
+        nb = execute(path, profile)
+        nbformat.write(nb, path)
+        print(f"updated {path} in {time.perf_counter() - start:.0f} s")
+
+
+def build(out, profile=None):
+    """Execute every notebook and write HTML pages plus an index to ``out``."""
+    from nbconvert import HTMLExporter
+
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter()
+    entries = []
+    for path in notebook_paths():
+        start = time.perf_counter()
+        print(f"running {path.name} ...", flush=True)
+        nb = execute(path, profile)
+        body, _ = exporter.from_notebook_node(nb)
+        page = out / path.with_suffix(".html").name
+        tmp = page.with_suffix(".html.tmp")
+        tmp.write_text(body, encoding="utf8")
+        tmp.replace(page)
+        seconds = time.perf_counter() - start
+        entries.append((page.name, _title(nb, path), seconds))
+        print(f"  wrote {page} ({seconds:.0f} s)")
+    index = out / "index.html"
+    index.write_text(_index_page(entries), encoding="utf8")
+    print(f"open {index}")
+    return index
+
+
+def sync():
+    """Stamp the repository URL into each notebook's Colab badge and install line."""
+    import nbformat
+
+    url = repository_url()
+    for path in notebook_paths():
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            source = _BADGE.sub(f"({colab_url(path.name)})", cell.source)
+            source = _INSTALL.sub(f'"resnet-lab @ git+{url}"', source)
+            changed |= source != cell.source
+            cell.source = source
+        if changed:
+            nbformat.write(nb, path)
+            print(f"synced {path.name}")
+
+
+def _title(nb, path):
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return path.stem
+
+
+def _index_page(entries):
+    items = "\n".join(
+        f'<li><a href="{html.escape(name)}">{html.escape(title)}</a> '
+        f'<span class="t">({seconds:.0f} s)</span></li>'
+        for name, title, seconds in entries
+    )
+    profile = os.environ.get("RESNET_LAB_PROFILE", "default")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>resnet-lab: the course</title>
+<style>body {{ font-family: sans-serif; max-width: 46em; margin: 3em auto; line-height: 1.5 }}
+.t {{ color: #777 }}</style></head>
+<body><h1>resnet-lab</h1>
+<p>Residual networks with Keras 3, lesson by lesson. Each page is a notebook executed
+headless (profile: {html.escape(profile)}) by <code>make course</code>.</p>
+<ol>
+{items}
+</ol></body></html>
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m resnet_lab.course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="execute every notebook and write HTML")
+    p_build.add_argument("--out", default=str(ROOT / "build" / "course"))
+    p_build.add_argument("--profile", choices=["smoke", "cpu", "gpu"])
+    p_update = sub.add_parser("update", help="execute notebooks in place, outputs cleaned")
+    p_update.add_argument("notebooks", nargs="*", type=pathlib.Path)
+    p_update.add_argument("--profile", choices=["smoke", "cpu", "gpu"])
+    sub.add_parser("sync", help="write the repository URL into every notebook")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        build(args.out, args.profile)
+    elif args.command == "update":
+        update(args.notebooks or notebook_paths(), args.profile)
+    else:
+        sync()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Figures for the lessons: block diagrams and per-layer gradient plots."""
+
+import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+_MAIN = "#4C72B0"
+_SHORTCUT = "#DD8452"
+_JOIN = "#55A868"
+
+
+def draw_block(kind, f=3, filters=(64, 64, 256), s=2, ax=None):
+    """Draw an identity or convolutional block: main path, shortcut, sum and ReLU.
+
+    kind: "identity" or "convolutional". Returns the matplotlib Axes.
+    """
+    if kind not in ("identity", "convolutional"):
+        raise ValueError(f"kind must be 'identity' or 'convolutional'; got {kind!r}.")
+    F1, F2, F3 = filters
+    stride = f", stride {s}" if kind == "convolutional" and s != 1 else ""
+    main = [
+        (f"Conv 1x1, {F1} filters{stride}", _MAIN), ("BatchNorm + ReLU", _MAIN),
+        (f"Conv {f}x{f}, {F2} filters, 'same'", _MAIN), ("BatchNorm + ReLU", _MAIN),
+        (f"Conv 1x1, {F3} filters", _MAIN), ("BatchNorm", _MAIN),
+    ]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 5.5))
+    ax.set_xlim(0, 10)
+    ax.axis("off")
+    title = "Identity block" if kind == "identity" else "Convolutional block"
+    ax.set_title(f"{title}: output = ReLU(F(x) + shortcut(x))", fontsize=12)
+
+    def box(x, y, text, color, width=4.6):
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - 0.3), width, 0.6,
+                                    boxstyle="round,pad=0.05", facecolor=color, alpha=0.85,
+                                    edgecolor="black", linewidth=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9.5, color="white")
+
+    def arrow(start, end, color="black", style="-|>", connection="arc3"):
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=12,
+                                     color=color, connectionstyle=connection, linewidth=1.2))
+
+    box(3.5, 10.0, "input x", "#555555")
+    ys = [9.0 - 1.0 * i for i in range(len(main))]
+    previous = 10.0
+    for y, (text, color) in zip(ys, main, strict=True):
+        arrow((3.5, previous - 0.35), (3.5, y + 0.35))
+        box(3.5, y, text, color)
+        previous = y
+    add_y, relu_y = ys[-1] - 1.2, ys[-1] - 2.2
+    arrow((3.5, previous - 0.35), (3.5, add_y + 0.35))
+    box(3.5, add_y, "Add: F(x) + shortcut(x)", _JOIN)
+    arrow((3.5, add_y - 0.35), (3.5, relu_y + 0.35))
+    box(3.5, relu_y, "ReLU -> output", _JOIN)
+    ax.text(0.5, (ys[0] + ys[-1]) / 2, "main path F(x)", rotation=90, ha="center",
+            va="center", fontsize=10, color=_MAIN)
+    ax.set_ylim(relu_y - 0.6, 10.5)
+
+    if kind == "identity":
+        arrow((5.8, 10.0), (5.8, add_y), color=_SHORTCUT, connection="arc3,rad=-0.35")
+        ax.text(8.4, (10.0 + add_y) / 2, "shortcut:\nx unchanged\n(needs channels = F3)",
+                ha="center", va="center", fontsize=9.5, color=_SHORTCUT)
+    else:
+        arrow((5.8, 10.0), (8.0, 7.2), color=_SHORTCUT)
+        box(8.0, 6.85, f"Conv 1x1, {F3}{stride}", _SHORTCUT, width=3.4)
+        box(8.0, 5.85, "BatchNorm", _SHORTCUT, width=3.4)
+        arrow((8.0, 6.5), (8.0, 6.2), color=_SHORTCUT)
+        arrow((8.0, 5.5), (5.8, add_y), color=_SHORTCUT)
+        ax.text(8.0, 8.6, "shortcut: projection\nto F3 channels", ha="center",
+                fontsize=9.5, color=_SHORTCUT)
+    return ax
+
+
+def plot_gradient_norms(norms, ax=None, title="Gradient size per layer at initialisation"):
+    """Plot {label: [norm per layer, input side first]} on a log scale."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    for label, values in norms.items():
+        ax.semilogy(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+    ax.set_title(title)
+    ax.set_xlabel("layer (1 = nearest the input)")
+    ax.set_ylabel("gradient norm of the layer's kernel (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return ax
