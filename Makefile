@@ -59,7 +59,7 @@ test: setup lint
 		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
 
 course: setup
-	$(BIN)/python -m resnet_lab.course build --out build/course
+	$(BIN)/python -m resnet_lab course build --out build/course
 
 clean:
 	rm -rf $(VENV) build

@@ -2,19 +2,33 @@
 
 Layers, bottom to top: ``blocks`` (identity and convolutional blocks), ``models``
 (ResNet-50 built from them), ``weights`` (name-mapped weight transfer and the
-ImageNet weights).
+ImageNet weights); beside them ``env``, ``summary``, ``plotting``, ``analysis`` and
+``course`` for the notebooks.
+
+The main names are importable from here; Keras is imported on first use, so that
+``python -m resnet_lab --help`` answers at once.
 """
 
-from resnet_lab.blocks import convolutional_block, identity_block
-from resnet_lab.models import ResNet50
-from resnet_lab.weights import WeightsUnavailableError, transfer_weights
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ResNet50",
-    "WeightsUnavailableError",
-    "convolutional_block",
-    "identity_block",
-    "transfer_weights",
-]
+_EXPORTS = {
+    "identity_block": "resnet_lab.blocks",
+    "convolutional_block": "resnet_lab.blocks",
+    "ResNet50": "resnet_lab.models",
+    "transfer_weights": "resnet_lab.weights",
+    "WeightsUnavailableError": "resnet_lab.weights",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'resnet_lab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -1,14 +1,14 @@
 """Run the course's notebooks headless: the HTML course, and clean stored outputs.
 
-    python -m resnet_lab.course build [--out build/course] [--profile cpu]
+    python -m resnet_lab course build [--out build/course] [--profile cpu]
         Execute every notebook in notebooks/ with a fresh kernel and write the
         executed copies as HTML, with an index page, to --out.
 
-    python -m resnet_lab.course update [NOTEBOOK ...] [--profile cpu]
+    python -m resnet_lab course update [NOTEBOOK ...] [--profile cpu]
         Execute notebooks in place and store their outputs without machine noise
         (no stderr, no timing metadata): what a maintainer commits.
 
-    python -m resnet_lab.course sync
+    python -m resnet_lab course sync
         Write the repository URL from pyproject.toml into every notebook's
         "Open in Colab" badge and Colab install line.
 """
@@ -172,7 +172,7 @@ headless (profile: {html.escape(profile)}) by <code>make course</code>.</p>
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m resnet_lab.course", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m resnet_lab course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="execute every notebook and write HTML")

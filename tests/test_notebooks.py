@@ -53,7 +53,7 @@ def test_stored_outputs_carry_no_machine_noise(path):
             assert output.output_type != "error", f"cell {index}: stored error"
             assert not (output.output_type == "stream" and output.name == "stderr"), (
                 f"cell {index}: stderr output (TensorFlow log?); run "
-                f"`python -m resnet_lab.course update {path.name}`")
+                f"`python -m resnet_lab course update {path.name}`")
             text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
             assert not ABSOLUTE_PATH.search(text), f"cell {index}: absolute path in {text!r}"
             assert not TIMING.search(text), f"cell {index}: a timing in {text!r}"
