@@ -1,0 +1,599 @@
+"""The exercise checks: right answers pass, typical wrong ones get the intended sentence.
+
+Each wrong implementation below is what a learner might write: the reference block
+with one mistake. Each must fail with exactly the message listed, so the catalogue
+doubles as the documentation of what the checks say.
+"""
+
+import itertools
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import pytest
+from keras import layers
+
+from resnet_lab import blocks, checks, models
+
+# ---------------------------------------------------------------------------------
+# A learner's bottleneck block: correct, unless `wrong` names a mistake; `variant`
+# names a different but correct way to write it.
+# ---------------------------------------------------------------------------------
+
+
+def learner_block(X, f, filters, s=1, projection=False, wrong=None, variant=None):
+    F1, F2, F3 = filters
+    names = itertools.count()
+
+    def name():
+        return f"my_layer_{next(names)}" if variant == "other layer names" else None
+
+    def conv(n, kernel, strides=1, padding="valid", activation=None, dilation=1):
+        if variant == "padding='same' on the 1x1 convolutions" and kernel == 1:
+            padding = "same"
+        if variant == "kernel sizes as tuples":
+            kernel = (kernel, kernel)
+        initializer = "he_normal" if variant == "another initializer" else "glorot_uniform"
+        return layers.Conv2D(n, kernel, strides=strides, padding=padding, activation=activation,
+                             dilation_rate=dilation, kernel_initializer=initializer,
+                             use_bias=variant != "no bias", name=name())
+
+    def bn(t, **call_kwargs):
+        epsilon = 1e-3 if wrong == "default BatchNorm epsilon" else 1.001e-5
+        axis = {"BatchNorm on axis 1": 1}.get(wrong, -1 if variant == "axis=-1" else 3)
+        return layers.BatchNormalization(axis=axis, epsilon=epsilon, name=name())(
+            t, **call_kwargs)
+
+    shared_relu = layers.Activation("relu")
+
+    def relu(t):
+        if variant == "layers.ReLU()":
+            return layers.ReLU(name=name())(t)
+        if variant == "keras.activations.relu":
+            return keras.activations.relu(t)
+        if variant == "one Activation layer used for every ReLU":
+            return shared_relu(t)
+        return layers.Activation("relu", name=name())(t)
+
+    n1, n2, n3 = {"F1 and F3 swapped": (F3, F2, F1),
+                  "F1 and F2 swapped": (F2, F1, F3)}.get(wrong, (F1, F2, F3))
+    s1, s2, s3 = {"stride on the 3x3": (1, s, 1), "stride on the last 1x1": (1, 1, s),
+                  "no stride on the main path": (1, 1, 1),
+                  "stride 2 written in": (2, 1, 1)}.get(wrong, (s, 1, 1))
+    X_shortcut = X
+
+    # First component.
+    if wrong == "BatchNorm before the first convolution":
+        X = bn(X)
+    k1 = 3 if wrong == "3x3 kernel on the first 1x1" else 1
+    X = conv(n1, k1, strides=s1,
+             activation="relu" if wrong == "activation='relu' inside the conv" else None)(X)
+    if wrong == "ReLU before BatchNorm":
+        X = bn(relu(X))
+    elif wrong == "activation='relu' inside the conv":
+        X = bn(X)  # the ReLU came with the convolution
+    elif wrong == "BatchNorm before the first convolution":
+        X = relu(X)  # its BatchNorm came before the convolution
+    elif wrong == "training=True on BatchNorm":
+        X = relu(bn(X, training=True))
+    else:
+        X = relu(bn(X))
+    if wrong == "shortcut taken after the first component":
+        X_shortcut = X
+
+    # Second component.
+    k2 = 3 if wrong == "kernel size 3 written in" else f
+    padding = "valid" if wrong == "padding='valid' on the middle convolution" else "same"
+    X = conv(n2, k2, strides=s2, padding=padding,
+             dilation=2 if wrong == "dilated middle convolution" else 1)(X)
+    if wrong == "no BatchNorm after the middle convolution":
+        X = relu(X)
+    elif wrong == "no ReLU after the middle BatchNorm":
+        X = bn(X)
+    elif wrong == "sigmoid instead of ReLU":
+        X = layers.Activation("sigmoid")(bn(X))
+    elif wrong == "Dropout on the main path":
+        X = relu(layers.Dropout(0.5)(bn(X)))
+    else:
+        X = relu(bn(X))
+
+    # Third component.
+    X = conv(n3, 3 if wrong == "3x3 kernel on the last 1x1" else 1, strides=s3)(X)
+    X = bn(X)
+    if wrong in ("ReLU before the addition instead of after", "extra ReLU before the addition"):
+        X = relu(X)
+
+    # Shortcut.
+    if projection and wrong != "missing projection":
+        if wrong == "BatchNorm before the shortcut convolution":
+            X_shortcut = bn(X_shortcut)
+        X_shortcut = conv(F1 if wrong == "shortcut with F1 filters" else F3,
+                          3 if wrong == "3x3 shortcut convolution" else 1,
+                          strides=1 if wrong == "no stride on the shortcut" else
+                          2 if wrong == "stride 2 written in" else s,
+                          padding="same")(X_shortcut)
+        if wrong != "shortcut without BatchNorm" and \
+                wrong != "BatchNorm before the shortcut convolution":
+            X_shortcut = bn(X_shortcut)
+    if wrong == "ReLU on the shortcut":
+        X_shortcut = relu(X_shortcut)
+
+    # The skip connection.
+    if wrong == "no addition":
+        return relu(X)
+    if wrong == "concatenation instead of addition":
+        X = layers.Concatenate()([X, X_shortcut])
+    elif variant == "X + X_shortcut":
+        X = X + X_shortcut
+    elif variant == "addition operands swapped":
+        X = layers.Add()([X_shortcut, X])
+    elif wrong == "main path added to itself":
+        X = layers.Add()([X, X])
+    else:
+        X = layers.Add()([X, X_shortcut])
+    if wrong == "BatchNorm after the addition":
+        X = bn(X)
+    if wrong in ("no ReLU after the addition", "ReLU before the addition instead of after"):
+        return X
+    return relu(X)
+
+
+def identity(wrong=None, variant=None):
+    def identity_block(X, f, filters, stage, block):
+        return learner_block(X, f, filters, 1, False, wrong, variant)
+    return identity_block
+
+
+def convolutional(wrong=None, variant=None):
+    def convolutional_block(X, f, filters, stage, block, s=2):
+        return learner_block(X, f, filters, s, True, wrong, variant)
+    return convolutional_block
+
+
+CORRECT_VARIANTS = [
+    "addition operands swapped", "X + X_shortcut", "layers.ReLU()", "keras.activations.relu",
+    "one Activation layer used for every ReLU", "another initializer", "other layer names",
+    "no bias", "padding='same' on the 1x1 convolutions", "kernel sizes as tuples", "axis=-1",
+]
+
+
+def test_the_reference_blocks_pass(capsys):
+    checks.check_identity_block(blocks.identity_block)
+    checks.check_convolutional_block(blocks.convolutional_block)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        "identity_block: all checks passed (layers, shapes, and outputs in training and "
+        "inference mode).",
+        "convolutional_block: all checks passed (main path, projection shortcut, shapes, "
+        "and outputs in training and inference mode).",
+    ]
+
+
+@pytest.mark.parametrize("variant", CORRECT_VARIANTS)
+def test_correct_variants_of_the_blocks_pass(variant):
+    checks.check_identity_block(identity(variant=variant))
+    checks.check_convolutional_block(convolutional(variant=variant))
+
+
+IDENTITY_MISTAKES = {
+    "no addition":
+        "the shortcut is never added: finish with layers.Add()([X, X_shortcut]) and a ReLU.",
+    "no ReLU after the addition":
+        "no ReLU after the addition: apply Activation('relu') to the sum.",
+    "ReLU before the addition instead of after":
+        "the last ReLU belongs after the addition, not before it.",
+    "extra ReLU before the addition":
+        "no ReLU at the end of the main path: it ends with BatchNorm so that F(X) can be "
+        "negative, and the ReLU comes after the addition.",
+    "concatenation instead of addition":
+        "use an addition to join the shortcut, not a concatenation: layers.Add() keeps the "
+        "channels, Concatenate stacks them.",
+    "ReLU on the shortcut":
+        "the shortcut must carry X unchanged: remove the ReLU on the shortcut.",
+    "shortcut taken after the first component":
+        "X_shortcut must be the block's input X, saved before the first convolution; yours "
+        "is taken later on the main path.",
+    "main path added to itself":
+        "the shortcut is never added: both inputs of your addition are the same tensor.",
+    "padding='valid' on the middle convolution":
+        "the middle convolution must keep the spatial size: padding='same'.",
+    "3x3 kernel on the first 1x1":
+        "the first convolution of the main path is a 1x1 convolution: kernel_size=1, not 3x3.",
+    "3x3 kernel on the last 1x1":
+        "the last convolution of the main path is a 1x1 convolution: kernel_size=1, not 3x3.",
+    "kernel size 3 written in":
+        "the middle convolution has an f x f kernel: kernel_size=f (5x5 here), not 3x3.",
+    "ReLU before BatchNorm":
+        "BatchNorm comes right after the first 1x1 convolution, before the ReLU, but yours "
+        "has the ReLU first.",
+    "activation='relu' inside the conv":
+        "the first 1x1 convolution has activation='relu' built in: the ReLU must come after "
+        "BatchNorm, as its own layer.",
+    "BatchNorm before the first convolution":
+        "BatchNorm comes after each convolution, not before: your main path starts with "
+        "BatchNormalization.",
+    "no BatchNorm after the middle convolution":
+        "the middle convolution needs BatchNorm right after it.",
+    "no ReLU after the middle BatchNorm":
+        "the BatchNorm after the middle convolution must be followed by a ReLU.",
+    "sigmoid instead of ReLU": "use a ReLU activation, not a sigmoid activation.",
+    "Dropout on the main path":
+        "the main path has only Conv2D, BatchNormalization and ReLU layers: remove the "
+        "Dropout.",
+    "F1 and F2 swapped":
+        "the filters are swapped: the three convolutions take F1, F2, F3 = filters[0], "
+        "filters[1], filters[2] ([4, 6, 12]) in that order, but yours have [6, 4, 12].",
+    "F1 and F3 swapped":  # the addition fails: the check reads the learner's variables
+        "the filters are swapped: the three convolutions take F1, F2, F3 = filters[0], "
+        "filters[1], filters[2] ([4, 6, 12]) in that order, but yours have [12, 6, 4].",
+    "default BatchNorm epsilon":
+        "BatchNorm needs epsilon=1.001e-5, the value of the original ResNet-50 (yours is "
+        "0.001; the Keras default is 1e-3).",
+    "BatchNorm on axis 1": "BatchNorm normalises the channels: axis=3 (or -1), not axis=1.",
+    "training=True on BatchNorm":
+        "don't pass training= to BatchNorm: Keras gives every layer the model's own "
+        "training flag.",
+    "BatchNorm after the addition":
+        "after the addition comes only a ReLU, but yours has a BatchNormalization, a ReLU.",
+    # The right layers in the right order, but not the same function: only the
+    # comparison of outputs with resnet_lab's block (same weights) can tell.
+    "dilated middle convolution":
+        "identity_block has the right layers but does not compute relu(F(X) + X): check "
+        "what each layer is applied to and any unusual layer settings.",
+}
+
+CONVOLUTIONAL_MISTAKES = {
+    "stride on the 3x3":
+        "the stride should be on the first 1x1 convolution, not on the 3x3 one (that is "
+        "ResNet v1.5).",
+    "stride on the last 1x1":
+        "the stride should be on the first 1x1 convolution, not on the last one.",
+    "no stride on the main path": "the first 1x1 convolution needs strides=s (2 here), not 1.",
+    "stride 2 written in": "the first 1x1 convolution needs strides=s (1 here), not 2.",
+    "missing projection":
+        "the shortcut needs a projection: a 1x1 convolution with F3 filters and stride s, "
+        "then BatchNorm.",
+    "shortcut without BatchNorm": "the shortcut needs BatchNorm after its 1x1 convolution.",
+    "BatchNorm before the shortcut convolution":
+        "the shortcut's BatchNorm comes after its 1x1 convolution, not before it.",
+    "ReLU on the shortcut":
+        "no ReLU on the shortcut: it ends with BatchNorm, and the ReLU comes after the "
+        "addition.",
+    "3x3 shortcut convolution":
+        "the shortcut's convolution is a 1x1 convolution: kernel_size=1, not 3x3.",
+    "no stride on the shortcut":
+        "the shortcut's 1x1 convolution needs strides=s (2 here), like the first convolution "
+        "of the main path, not 1.",
+    "shortcut with F1 filters":  # the addition fails: the check reads the learner's variables
+        "the shortcut's 1x1 convolution needs F3 = filters[2] = 12 filters, so that it can "
+        "be added to the main path, not 4.",
+    "shortcut taken after the first component":
+        "the projection shortcut starts from the block's input X, saved before the first "
+        "convolution; yours starts later on the main path.",
+    "no ReLU after the addition":
+        "no ReLU after the addition: apply Activation('relu') to the sum.",
+    "concatenation instead of addition":
+        "use an addition to join the shortcut, not a concatenation: layers.Add() keeps the "
+        "channels, Concatenate stacks them.",
+    "padding='valid' on the middle convolution":
+        "the middle convolution must keep the spatial size: padding='same'.",
+    "F1 and F2 swapped":
+        "the filters are swapped: the three convolutions take F1, F2, F3 = filters[0], "
+        "filters[1], filters[2] ([4, 6, 12]) in that order, but yours have [6, 4, 12].",
+}
+
+
+@pytest.mark.parametrize("wrong, message", IDENTITY_MISTAKES.items(),
+                         ids=list(IDENTITY_MISTAKES))
+def test_identity_block_mistakes_are_named(wrong, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_identity_block(identity(wrong))
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("wrong, message", CONVOLUTIONAL_MISTAKES.items(),
+                         ids=list(CONVOLUTIONAL_MISTAKES))
+def test_convolutional_block_mistakes_are_named(wrong, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_convolutional_block(convolutional(wrong))
+    assert str(info.value) == message
+
+
+def test_the_catalogue_covers_the_mistakes_the_course_warns_about():
+    named = set(IDENTITY_MISTAKES) | set(CONVOLUTIONAL_MISTAKES)
+    assert {"no addition", "no ReLU after the addition", "stride on the 3x3",
+            "shortcut without BatchNorm", "padding='valid' on the middle convolution",
+            "3x3 kernel on the first 1x1", "ReLU before BatchNorm", "F1 and F2 swapped",
+            "missing projection", "concatenation instead of addition",
+            "ReLU on the shortcut"} <= named
+    assert len(named) >= 10
+
+
+# ---------------------------------------------------------------------------------
+# What the learner's code does besides building a block: errors, None, a new Input.
+# ---------------------------------------------------------------------------------
+
+
+def not_written(X, f, filters, stage, block):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def returns_nothing(X, f, filters, stage, block):
+    blocks.identity_block(X, f, filters, stage, block)
+
+
+def new_input(X, f, filters, stage, block):
+    return blocks.identity_block(keras.Input(shape=(8, 8, filters[2])), f, filters, stage, block)
+
+
+def typo(X, f, filters, stage, block):
+    F1, F2, F3 = filters
+    return layers.Conv2D(F4, 1)(X)  # noqa: F821 - the learner's typo
+
+
+def twice_the_same_name(X, f, filters, stage, block):
+    X = layers.Conv2D(filters[0], 1, name="conv")(X)
+    X = layers.Activation("relu")(layers.BatchNormalization(epsilon=1.001e-5)(X))
+    return layers.Conv2D(filters[1], f, padding="same", name="conv")(X)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (not_written, "identity_block is not written yet: replace '# YOUR CODE HERE' and "
+                  "'raise NotImplementedError()' with your code."),
+    (returns_nothing, "identity_block returned None: did you forget to return the result?"),
+    (new_input, "identity_block must build its layers on the X it receives, not on a new "
+                "keras.Input."),
+    (typo, "identity_block(X, 3, [4, 6, 12], 2, 'b') raised NameError: name 'F4' is not "
+           "defined"),
+    (twice_the_same_name, "two layers are both named 'conv': give every layer its own name "
+                          "(or none at all)."),
+], ids=["not written", "returns None", "new Input", "typo", "same name twice"])
+def test_errors_in_the_learners_code_become_one_sentence(fn, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_identity_block(fn)
+    assert str(info.value) == message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 1: the skip connection.
+# ---------------------------------------------------------------------------------
+
+
+def skip(wrong=None, variant=None):
+    def skip_connection(x, fx):
+        relu = layers.ReLU() if variant == "layers.ReLU()" else layers.Activation("relu")
+        if wrong == "no addition":
+            return relu(fx)
+        if wrong == "concatenation":
+            return relu(layers.Concatenate()([x, fx]))
+        if wrong == "ReLU on F(x) before the addition":
+            return layers.Add()([x, relu(fx)])
+        if wrong == "ReLU on the shortcut":
+            return relu(layers.Add()([relu(x), fx]))
+        if wrong == "no ReLU":
+            return layers.Add()([x, fx])
+        if wrong == "F(x) added to itself":
+            return relu(layers.Add()([fx, fx]))
+        if wrong == "a new convolution":
+            return relu(layers.Add()([x, layers.Conv2D(4, 3, padding="same")(x)]))
+        if variant == "x + fx":
+            return keras.ops.relu(x + fx)
+        operands = [fx, x] if variant == "operands swapped" else [x, fx]
+        return relu(layers.Add()(operands))
+    return skip_connection
+
+
+@pytest.mark.parametrize("variant", [None, "layers.ReLU()", "x + fx", "operands swapped"])
+def test_correct_skip_connections_pass(variant, capsys):
+    checks.check_skip_connection(skip(variant=variant))
+    assert capsys.readouterr().out == (
+        "skip_connection: all checks passed, it computes relu(F(x) + x).\n")
+
+
+SKIP_MISTAKES = {
+    "no addition":
+        "the shortcut is never added: add x to fx with layers.Add(), then apply a ReLU.",
+    "concatenation":
+        "use an addition, not a concatenation: layers.Add() keeps the 3 channels, "
+        "Concatenate would stack x and F(x) into 6.",
+    "ReLU on F(x) before the addition":
+        "apply the ReLU after the addition, not to F(x) before it.",
+    "ReLU on the shortcut": "x must reach the addition unchanged: no ReLU on the shortcut.",
+    "no ReLU": "no ReLU after the addition: return relu(x + fx).",
+    "F(x) added to itself": "add x to F(x): your addition adds fx to itself.",
+    "a new convolution":
+        "skip_connection receives F(x) already computed (fx): add it to x without new "
+        "convolutions.",
+}
+
+
+@pytest.mark.parametrize("wrong, message", SKIP_MISTAKES.items(), ids=list(SKIP_MISTAKES))
+def test_skip_connection_mistakes_are_named(wrong, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_skip_connection(skip(wrong))
+    assert str(info.value) == message
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 2, step by step: the parts of the identity block.
+# ---------------------------------------------------------------------------------
+
+
+def build_parts(upto, wrong=None, repeat=None):
+    """Lesson 2's cells, run in order up to component `upto` (4: the final step)."""
+    X_input = keras.Input(shape=(56, 56, 256))
+    X_shortcut, X = X_input, X_input
+    for part in range(1, upto + 1):
+        for _ in range(2 if part == repeat else 1):
+            if part == 1:
+                X = layers.Conv2D(64, 3 if wrong == "3x3 kernel" else 1)(X)
+                X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)
+                X = layers.Activation("relu")(X)
+            elif part == 2:
+                padding = "valid" if wrong == "padding='valid'" else "same"
+                X = layers.Conv2D(64, 3, padding=padding)(X)
+                X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)
+                X = layers.Activation("relu")(X)
+            elif part == 3:
+                X = layers.Conv2D(256, 1)(X)
+                X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)
+                if wrong == "ReLU in the third component":
+                    X = layers.Activation("relu")(X)
+            else:
+                X = layers.Add()([X, X_shortcut])
+                if wrong != "no final ReLU":
+                    X = layers.Activation("relu")(X)
+    return X_input, X
+
+
+@pytest.mark.parametrize("part", [1, 2, 3, 4])
+def test_each_part_of_the_identity_block_passes_when_right(part, capsys):
+    checks.check_identity_block_part(part, *build_parts(part))
+    assert capsys.readouterr().out == checks.IDENTITY_PARTS[part] + "\n"
+
+
+@pytest.mark.parametrize("part, wrong, repeat, message", [
+    (1, "3x3 kernel", None,
+     "the first convolution of the main path is a 1x1 convolution: kernel_size=1, not 3x3."),
+    (2, "padding='valid'", None,
+     "the middle convolution must keep the spatial size: padding='same'."),
+    (3, "ReLU in the third component", None,
+     "no ReLU at the end of the main path: it ends with BatchNorm so that F(X) can be "
+     "negative, and the ReLU comes after the addition."),
+    (4, "no final ReLU", None,
+     "no ReLU after the addition: apply Activation('relu') to the sum."),
+    (2, None, 2,
+     "X has gone through 3 convolutions, but after component 2 it should have gone through "
+     "2: did you run a cell twice? Run the cells again from the first component on."),
+    (4, None, 4,
+     "the block adds the shortcut once, but yours has 2 additions: did you run the final "
+     "step twice? Run the cells again from the first component on."),
+], ids=["kernel", "padding", "relu", "final relu", "cell run twice", "final step twice"])
+def test_identity_block_part_mistakes_are_named(part, wrong, repeat, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_identity_block_part(part, *build_parts(part, wrong, repeat))
+    assert str(info.value) == message
+
+
+def test_a_part_checked_before_the_earlier_parts_ran_says_so():
+    X_input, X = build_parts(1)
+    with pytest.raises(AssertionError, match="run the cells of the earlier components first"):
+        checks.check_identity_block_part(3, X_input, X)
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 4: a stage, and the four stages of ResNet-50.
+# ---------------------------------------------------------------------------------
+
+
+def stage(wrong=None):
+    def resnet_stage(X, f, filters, stage, blocks_, s):
+        letters = "abcdefgh"
+        first = blocks.identity_block if wrong == "identity block first" else \
+            blocks.convolutional_block
+        kwargs = {} if wrong in ("stride not passed", "identity block first") else {"s": s}
+        start = X
+        X = first(X, f, filters, stage, "a", **kwargs)
+        count = blocks_ + 1 if wrong == "one block too many" else blocks_
+        for i in range(1, count):
+            letter = letters[i + 1] if wrong == "letters off by one" else letters[i]
+            if wrong == "every block a convolutional block":
+                X = blocks.convolutional_block(X, f, filters, stage, letter, s=1)
+            elif wrong == "same letter for every block":
+                X = blocks.identity_block(X, f, filters, stage, "b")
+            elif wrong == "blocks not chained":
+                blocks.identity_block(start, f, filters, stage, letter)
+            else:
+                X = blocks.identity_block(X, f, filters, stage + (wrong == "stage + 1"), letter)
+        return X
+    return resnet_stage
+
+
+def test_the_reference_stage_passes():
+    checks.check_resnet_stage(models.resnet_stage)
+    checks.check_resnet_stage(stage())
+
+
+@pytest.mark.parametrize("wrong, message", [
+    ("identity block first",
+     "a stage starts with a convolutional block (stride s), then identity blocks; yours "
+     "starts with an identity block."),
+    ("every block a convolutional block",
+     "only the first block of a stage is a convolutional block: block 2 should be an "
+     "identity block."),
+    ("one block too many",
+     "a stage with blocks=3 has 3 blocks in all, the convolutional block included, but "
+     "yours has 4."),
+    ("stride not passed",
+     "pass the stage's stride to its convolutional block (s=s): with s=1 your convolutional "
+     "block has stride 2."),
+    ("same letter for every block",
+     "two layers are both named 'res3b_relu': give each block of the stage its own "
+     "letter (a, b, c, ...)."),
+    ("letters off by one",
+     "block 2 of the stage should be lettered 'b' (layers named res3b_...), but yours is "
+     "lettered 'c'."),
+    ("stage + 1",
+     "pass the stage number to the blocks: the layers of stage 3 are named res3..., but "
+     "yours are named res4...."),
+], ids=lambda v: v if len(v) < 40 else "")
+def test_resnet_stage_mistakes_are_named(wrong, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_resnet_stage(stage(wrong))
+    assert str(info.value) == message
+
+
+def test_a_stage_whose_blocks_are_not_chained_is_caught():
+    with pytest.raises(AssertionError) as info:
+        checks.check_resnet_stage(stage("blocks not chained"))
+    assert str(info.value) == (
+        "a stage with blocks=3 has 3 blocks in all, the convolutional block included, but "
+        "yours chains only 1: each block must take the previous block's output.")
+
+
+def resnet50_stages(X, wrong=None):
+    for stage_, filters, n_blocks, s in models.RESNET50_STAGES:
+        if wrong == "stage 4 with 5 blocks" and stage_ == 4:
+            n_blocks = 5
+        X = models.resnet_stage(X, 3, list(filters), stage_, n_blocks, s)
+    return X
+
+
+def test_resnet50_stages_pass_and_a_missing_block_is_named():
+    checks.check_resnet50_stages(resnet50_stages)
+    with pytest.raises(AssertionError) as info:
+        checks.check_resnet50_stages(lambda X: resnet50_stages(X, "stage 4 with 5 blocks"))
+    assert str(info.value) == (
+        "stage 4 of ResNet-50 has 6 blocks, but yours has 5: use the stages of "
+        "RESNET50_STAGES in order.")
+
+
+# ---------------------------------------------------------------------------------
+# Every backend.
+# ---------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="runs this file again from the TensorFlow run only")
+def test_the_checks_work_under_the_jax_backend():
+    """The reference blocks pass, and a mistake is read from the learner's variables.
+
+    A subset: under JAX every new weight shape costs a compilation, and the structure
+    checks read the same Keras graph under every backend.
+    """
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    subset = "reference_blocks or (correct_skip and None) or (identity and F1 and F3)"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+         str(pathlib.Path(__file__)), "-k", subset],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "backend jax" in result.stdout, result.stdout[:500]
+    assert " 3 passed" in summary and "failed" not in summary, summary
