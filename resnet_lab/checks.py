@@ -49,7 +49,6 @@ class _Mistake(Exception):
 
 def check_skip_connection(skip_connection):
     """Lesson 1: ``skip_connection(x, fx)`` must return relu(fx + x)."""
-    __tracebackhide__ = True
     try:
         _check_skip_connection(skip_connection)
     except _Mistake as mistake:
@@ -70,7 +69,6 @@ def check_identity_block_part(part, X_input, X, f=3, filters=(64, 64, 256)):
 
     ``X_input`` is the block's input and ``X`` the tensor the learner has built so far.
     """
-    __tracebackhide__ = True
     if part not in IDENTITY_PARTS:
         raise ValueError(f"part must be 1, 2, 3 or 4 (the final step); got {part!r}.")
     try:
@@ -82,7 +80,6 @@ def check_identity_block_part(part, X_input, X, f=3, filters=(64, 64, 256)):
 
 def check_identity_block(identity_block):
     """Lesson 2: ``identity_block(X, f, filters, stage, block)``."""
-    __tracebackhide__ = True
     try:
         _check_block(identity_block, projection=False)
     except _Mistake as mistake:
@@ -93,7 +90,6 @@ def check_identity_block(identity_block):
 
 def check_convolutional_block(convolutional_block):
     """Lesson 3: ``convolutional_block(X, f, filters, stage, block, s=2)``."""
-    __tracebackhide__ = True
     try:
         _check_block(convolutional_block, projection=True)
     except _Mistake as mistake:
@@ -104,7 +100,6 @@ def check_convolutional_block(convolutional_block):
 
 def check_resnet_stage(resnet_stage):
     """Lesson 4: ``resnet_stage(X, f, filters, stage, blocks, s)``."""
-    __tracebackhide__ = True
     try:
         _check_resnet_stage(resnet_stage)
     except _Mistake as mistake:
@@ -115,7 +110,6 @@ def check_resnet_stage(resnet_stage):
 
 def check_resnet50_stages(resnet50_stages):
     """Lesson 4: ``resnet50_stages(X)`` stacks stages 2 to 5 on the stem's output."""
-    __tracebackhide__ = True
     try:
         _check_resnet50_stages(resnet50_stages)
     except _Mistake as mistake:
