@@ -1,0 +1,211 @@
+"""Write the student versions of the lesson notebooks.
+
+    python -m resnet_lab student [NOTEBOOK ...] --out DIR
+
+The solution notebooks are the single source. In each of them an exercise is marked
+with nbgrader's markers:
+
+    ### BEGIN SOLUTION
+    ...the answer...
+    ### END SOLUTION
+
+and, where a teacher wants tests that students do not see,
+
+    ### BEGIN HIDDEN TESTS
+    ...
+    ### END HIDDEN TESTS
+
+The student version replaces every solution region with a placeholder, indented like
+the marker,
+
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+(in a markdown cell: YOUR ANSWER HERE), removes hidden tests, clears every output and
+execution count, and leaves everything else unchanged. That is what nbgrader's
+``generate_assignment`` does to the same markers, so teachers who use nbgrader can
+take the notebooks as they are.
+
+Without NOTEBOOK arguments it converts every lesson in notebooks/. If any marker is
+unbalanced, nested, or misspelt, it says where and writes nothing.
+"""
+
+import argparse
+import os
+import pathlib
+import re
+import sys
+import tempfile
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+MARKERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
+CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+TEXT_STUB = ("YOUR ANSWER HERE",)
+# Anything that looks like a marker but is not written exactly like one: nbgrader would
+# leave such a region in place, and hand the answer out.
+_LOOKS_LIKE_A_MARKER = re.compile(r"^\s*#+\s*(BEGIN|END)\s*(SOLUTION|HIDDEN\s*TESTS?)\b",
+                                  re.IGNORECASE)
+
+
+class MarkerError(ValueError):
+    """A solution or hidden-test region that is not properly opened and closed."""
+
+
+def is_marker(line):
+    return line.strip() in MARKERS
+
+
+def convert_source(source, cell_type="code"):
+    """The student version of one cell's source, and the number of solution regions.
+
+    Raises MarkerError, naming the line, for an unbalanced, nested or misspelt marker.
+    """
+    stub = CODE_STUB if cell_type == "code" else TEXT_STUB
+    lines = source.split("\n")
+    out, region, opened_at, regions = [], None, 0, 0
+    for number, line in enumerate(lines, start=1):
+        marker = line.strip()
+        if marker in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+            if region is not None:
+                raise MarkerError(f"line {number}: '{marker}' inside the region opened on line "
+                                  f"{opened_at} (regions cannot be nested)")
+            region, opened_at = marker, number
+            if marker == BEGIN_SOLUTION:
+                regions += 1
+                indent = line[:len(line) - len(line.lstrip())]
+                out.extend(indent + stub_line for stub_line in stub)
+        elif marker in (END_SOLUTION, END_HIDDEN):
+            expected = BEGIN_SOLUTION if marker == END_SOLUTION else BEGIN_HIDDEN
+            if region != expected:
+                where = (f"the region opened on line {opened_at} is '{region}'" if region
+                         else "no region is open")
+                raise MarkerError(f"line {number}: '{marker}' but {where}")
+            region = None
+        elif _LOOKS_LIKE_A_MARKER.match(line):
+            raise MarkerError(f"line {number}: {line.strip()!r} looks like a marker but is not "
+                              f"one; write it exactly as one of: {', '.join(MARKERS)}")
+        elif region is None:
+            out.append(line)
+    if region is not None:
+        closing = END_SOLUTION if region == BEGIN_SOLUTION else END_HIDDEN
+        raise MarkerError(f"line {opened_at}: '{region}' is never closed by '{closing}'")
+    return "\n".join(out), regions
+
+
+def student_notebook(nb):
+    """A student copy of a solution notebook (an nbformat node) and its exercise count.
+
+    An exercise is a cell with solution regions (one or more).
+    """
+    import copy
+
+    nb = copy.deepcopy(nb)
+    exercises = 0
+    for index, cell in enumerate(nb.cells):
+        try:
+            cell.source, regions = convert_source(cell.source, cell.cell_type)
+        except MarkerError as error:
+            raise MarkerError(f"cell {index}, {error}") from None
+        if regions:
+            exercises += 1
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    return nb, exercises
+
+
+def convert(paths, out):
+    """Write the student version of every notebook in ``paths`` into the folder ``out``.
+
+    All notebooks are converted in memory first: if any has a marker error, the
+    errors are raised together (one per line) and nothing is written.
+    """
+    import nbformat
+
+    converted, errors = [], []
+    for path in paths:
+        path = pathlib.Path(path)
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as error:  # unreadable JSON, a wrong nbformat version ...
+            errors.append(f"{path}: not a readable notebook ({error})")
+            continue
+        try:
+            student, exercises = student_notebook(nb)
+        except MarkerError as error:
+            errors.append(f"{path}: {error}")
+            continue
+        nbformat.validate(student)
+        converted.append((path, student, exercises))
+    if errors:
+        raise MarkerError("\n".join(errors))
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, student, exercises in converted:
+        target = out / path.name
+        _write_atomically(target, nbformat.writes(student) + "\n")
+        written.append((target, exercises))
+    return written
+
+
+def _write_atomically(target, text):
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf8") as file:
+            file.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv=None):
+    from resnet_lab import course
+
+    parser = _Parser(prog="python -m resnet_lab student", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
+                        help="solution notebooks (default: every lesson in notebooks/)")
+    parser.add_argument("--out", required=True, type=pathlib.Path,
+                        help="folder for the student notebooks (created if needed)")
+    args = parser.parse_args(argv)
+
+    paths = args.notebooks or course.notebook_paths()
+    for path in paths:
+        if path.suffix != ".ipynb":
+            parser.error(f"{path} is not a notebook (.ipynb)")
+        if not path.is_file():
+            parser.error(f"no such notebook: {path}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
+    sources = {path.resolve().parent for path in paths}
+    if args.out.resolve() in sources:
+        parser.error(f"--out {args.out} holds the solution notebooks: choose another folder")
+    names = [path.name for path in paths]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        parser.error(f"two notebooks named {duplicates[0]} would overwrite each other in --out")
+
+    try:
+        written = convert(paths, args.out)
+    except MarkerError as error:
+        print(f"{parser.prog}: nothing written, fix the markers first:\n{error}",
+              file=sys.stderr)
+        return 1
+    for target, exercises in written:
+        print(f"wrote {target} ({exercises} exercise{'s' if exercises != 1 else ''})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
