@@ -15,7 +15,7 @@ import pytest
 
 import resnet_lab.blocks
 import resnet_lab.models
-from resnet_lab import course
+from resnet_lab import course, student
 
 NOTEBOOKS = course.notebook_paths()
 NAMES = [path.name for path in NOTEBOOKS]
@@ -105,12 +105,24 @@ def test_the_lessons_show_the_package_blocks_and_stage():
                                               "resnet_stage"}
 
 
+def without_exercise_markers(source):
+    """The source without its nbgrader marker lines (### BEGIN SOLUTION, ...), only those."""
+    return "\n".join(line for line in source.split("\n") if not student.is_marker(line))
+
+
 @pytest.mark.parametrize("notebook, name, source", SHOWN,
                          ids=[f"{nb}:{name}" for nb, name, _ in SHOWN])
 def test_code_shown_in_a_lesson_is_the_package_code(notebook, name, source):
     module = next(m for m in PACKAGE_MODULES if hasattr(m, name))
-    assert source == inspect.getsource(getattr(module, name)).rstrip("\n"), (
+    assert without_exercise_markers(source) == inspect.getsource(
+        getattr(module, name)).rstrip("\n"), (
         f"{notebook} shows a {name} that differs from {module.__name__}.{name}")
+
+
+def test_only_marker_lines_are_ignored_when_comparing_with_the_package():
+    source = ("def f(x):\n    ### BEGIN SOLUTION\n    return x  # ### END SOLUTION\n"
+              "    ### END SOLUTION")
+    assert without_exercise_markers(source) == "def f(x):\n    return x  # ### END SOLUTION"
 
 
 def test_course_build_writes_html_pages_and_an_index(tmp_path, monkeypatch):

@@ -1,5 +1,9 @@
 """Student versions: made from the solution notebooks with one command, and safe to hand out."""
 
+import os
+import pathlib
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -7,6 +11,9 @@ import pytest
 from resnet_lab import course, student
 from resnet_lab.student import MarkerError, convert_source
 
+LESSONS = course.notebook_paths()
+NAMES = [path.name for path in LESSONS]
+WITH_EXERCISES = [path for path in LESSONS if student.BEGIN_SOLUTION in path.read_text()]
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 
 
@@ -76,8 +83,136 @@ def test_unbalanced_nested_or_misspelt_markers_are_refused(source, message):
 
 
 # ---------------------------------------------------------------------------------
-# The command.
+# The command, on the real lessons.
 # ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    assert student.main(["--out", str(out)]) == 0
+    return out
+
+
+def solution_regions(source):
+    """The lines inside the solution regions of a cell's source."""
+    inside, lines = False, []
+    for line in source.split("\n"):
+        if line.strip() == student.BEGIN_SOLUTION:
+            inside = True
+        elif line.strip() == student.END_SOLUTION:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def hidden_lines(source):
+    inside, lines = False, []
+    for line in source.split("\n"):
+        if line.strip() in (student.BEGIN_HIDDEN, student.END_HIDDEN):
+            inside = line.strip() == student.BEGIN_HIDDEN
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def test_every_lesson_has_exercises_and_the_command_reports_them(student_dir, capsys):
+    out = student_dir.parent / "again"
+    assert student.main(["--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    counts = {}
+    for line in printed:
+        name = pathlib.Path(line.split()[1]).name
+        counts[name] = int(line.split("(")[1].split()[0])
+    assert list(counts) == NAMES
+    assert {name: counts[name] for name in NAMES[:4]} == {
+        "01_skip_connection.ipynb": 1, "02_identity_block.ipynb": 5,
+        "03_convolutional_block.ipynb": 1, "04_resnet50.ipynb": 2}
+    assert sorted(path.name for path in out.iterdir()) == NAMES  # no temporary files left
+    for path in WITH_EXERCISES:  # the lesson's introduction announces them
+        count = counts[path.name]
+        intro = nbformat.read(path, as_version=4).cells[0].source
+        assert f"This lesson has {count} short exercise{'s' if count > 1 else ''}," in intro
+
+
+def test_the_first_four_lessons_have_exercises():
+    assert [path.name for path in WITH_EXERCISES][:4] == NAMES[:4]
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=[path.name for path in WITH_EXERCISES])
+def test_no_solution_line_survives_in_the_student_version(path, student_dir):
+    solution = nbformat.read(path, as_version=4)
+    handed_out = nbformat.read(student_dir / path.name, as_version=4)
+    secret = set()
+    for cell in solution.cells:
+        secret.update(line.strip() for line in solution_regions(cell.source) + hidden_lines(
+            cell.source))
+    # A line that the lesson also shows outside any exercise is no secret (an import, say).
+    public = set()
+    for cell in solution.cells:
+        converted, _ = convert_source(cell.source, cell.cell_type)
+        public.update(line.strip() for line in converted.split("\n"))
+    secret -= public | {""}
+    assert secret
+    text = "\n".join(cell.source for cell in handed_out.cells)
+    for line in text.split("\n"):
+        assert line.strip() not in secret, f"a solution line was handed out: {line!r}"
+        assert not student.is_marker(line) and not student._LOOKS_LIKE_A_MARKER.match(line)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=NAMES)
+def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_dir):
+    solution = nbformat.read(path, as_version=4)
+    handed_out = nbformat.read(student_dir / path.name, as_version=4)
+    nbformat.validate(handed_out)
+    assert handed_out.metadata == solution.metadata
+    assert len(handed_out.cells) == len(solution.cells)
+    for mine, theirs in zip(solution.cells, handed_out.cells, strict=True):
+        assert theirs.cell_type == mine.cell_type and theirs.metadata == mine.metadata
+        assert theirs.get("id") == mine.get("id")
+        if theirs.cell_type == "code":
+            assert theirs.outputs == [] and theirs.execution_count is None
+        if student.BEGIN_SOLUTION not in mine.source and student.BEGIN_HIDDEN not in mine.source:
+            assert theirs.source == mine.source
+        else:
+            # Putting the solutions back in place of the placeholders gives the lesson again.
+            assert fill_in(theirs.source, mine.source) == without_hidden_tests(mine.source)
+
+
+def fill_in(student_source, solution_source):
+    """The student's cell with every placeholder replaced by its solution region."""
+    regions, current = [], None
+    for line in solution_source.split("\n"):
+        if line.strip() == student.BEGIN_SOLUTION:
+            current = [line]
+        elif line.strip() == student.END_SOLUTION:
+            regions.append(current + [line])
+            current = None
+        elif current is not None:
+            current.append(line)
+    lines, out, regions = student_source.split("\n"), [], iter(regions)
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == STUB[0] and i + 1 < len(lines) and lines[i + 1].strip() == STUB[1]:
+            out.extend(next(regions))
+            i += 2
+        else:
+            out.append(lines[i])
+            i += 1
+    assert next(regions, None) is None, "a solution region without its placeholder"
+    return "\n".join(out)
+
+
+def without_hidden_tests(source):
+    hidden = False
+    kept = []
+    for line in source.split("\n"):
+        if line.strip() in (student.BEGIN_HIDDEN, student.END_HIDDEN):
+            hidden = line.strip() == student.BEGIN_HIDDEN
+        elif not hidden:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def test_a_bad_marker_in_one_notebook_means_nothing_is_written(tmp_path, capsys):
@@ -113,6 +248,14 @@ def test_bad_arguments_get_one_line_and_exit_status_2(argv, message, tmp_path, c
     assert info.value.code == 2
     assert capsys.readouterr().err == f"python -m resnet_lab student: error: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_runs_it(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "resnet_lab", "student", str(LESSONS[0]), "--out",
+         str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=course.ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"wrote {tmp_path / LESSONS[0].name} (1 exercise)\n"
 
 
 # ---------------------------------------------------------------------------------
@@ -161,6 +304,18 @@ def work_through(student_nb, solution_nb, timeout=600):
             solved.update(pending)
     assert solved == set(exercises), "an exercise never stopped the notebook"
     return stops
+
+
+@pytest.mark.parametrize("name", [path.name for path in WITH_EXERCISES])
+def test_a_student_notebook_stops_only_at_exercises_and_passes_once_solved(
+        name, student_dir, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_PROFILE", "smoke")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(course.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    solution = nbformat.read(course.NOTEBOOKS / name, as_version=4)
+    stops = work_through(nbformat.read(student_dir / name, as_version=4), solution)
+    assert len(stops) >= 1
 
 
 def test_working_through_a_notebook_catches_an_unrelated_error(tmp_path):
