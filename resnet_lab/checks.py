@@ -759,7 +759,7 @@ def _check_skip_connection(skip_connection):
                        "without new convolutions.")
     if sub.of_kind("concat"):
         raise _Mistake("use an addition, not a concatenation: layers.Add() keeps the "
-                       "3 channels, Concatenate would stack x and F(x) into 6.")
+                       "channels of x, Concatenate would stack x and F(x) and double them.")
     adds = sub.of_kind("add")
     if not adds:
         raise _Mistake("the shortcut is never added: add x to fx with layers.Add(), then "

@@ -398,8 +398,8 @@ SKIP_MISTAKES = {
     "no addition":
         "the shortcut is never added: add x to fx with layers.Add(), then apply a ReLU.",
     "concatenation":
-        "use an addition, not a concatenation: layers.Add() keeps the 3 channels, "
-        "Concatenate would stack x and F(x) into 6.",
+        "use an addition, not a concatenation: layers.Add() keeps the channels of x, "
+        "Concatenate would stack x and F(x) and double them.",
     "ReLU on F(x) before the addition":
         "apply the ReLU after the addition, not to F(x) before it.",
     "ReLU on the shortcut": "x must reach the addition unchanged: no ReLU on the shortcut.",
