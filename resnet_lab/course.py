@@ -44,7 +44,7 @@ def notebook_paths():
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute(path, profile=None, timeout=1800):
+def execute(path, profile=None, timeout=1800, keep_measurements=False):
     """Execute a notebook with a fresh kernel in its own folder; return it, cleaned."""
     import nbformat
     from nbclient import NotebookClient
@@ -64,13 +64,21 @@ def execute(path, profile=None, timeout=1800):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return clean(nb)
+    return clean(nb, keep_measurements)
 
 
-def clean(nb):
-    """Drop what differs from machine to machine: stderr (TensorFlow's C++ log) and timings."""
+MACHINE_DEPENDENT = "machine-dependent"  # a tag: the cell's output is a measurement
+
+
+def clean(nb, keep_measurements=False):
+    """Drop what differs from machine to machine: stderr (TensorFlow's C++ log), timing
+    metadata, and the outputs of cells tagged "machine-dependent" (speed figures)
+    unless ``keep_measurements``."""
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if (cell.cell_type == "code" and not keep_measurements
+                and MACHINE_DEPENDENT in cell.metadata.get("tags", [])):
+            cell.outputs = []
         if cell.cell_type == "code":
             outputs = []
             for output in cell.outputs:
@@ -109,7 +117,7 @@ def build(out, profile=None):
     for path in notebook_paths():
         start = time.perf_counter()
         print(f"running {path.name} ...", flush=True)
-        nb = execute(path, profile)
+        nb = execute(path, profile, keep_measurements=True)
         body, _ = exporter.from_notebook_node(nb)
         page = out / path.with_suffix(".html").name
         tmp = page.with_suffix(".html.tmp")

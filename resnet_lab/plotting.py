@@ -1,6 +1,7 @@
 """Figures for the lessons: block diagrams and per-layer gradient plots."""
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 _MAIN = "#4C72B0"
@@ -82,3 +83,74 @@ def plot_gradient_norms(norms, ax=None, title="Gradient size per layer at initia
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return ax
+
+
+def plot_history(history, figure=None):
+    """Loss, accuracy and learning rate per epoch, from ``resnet_lab.training.read_history``.
+
+    Draws on ``figure`` if given (a matplotlib Figure, e.g. one made without pyplot for
+    saving to a file), else on a new pyplot figure.
+    """
+    epochs = [e + 1 for e in history["epoch"]]
+    if figure is None:
+        figure = plt.figure(figsize=(14, 4))
+    axes = figure.subplots(1, 3)
+    for ax, metric, label in [(axes[0], "loss", "loss (cross-entropy)"),
+                              (axes[1], "accuracy", "accuracy")]:
+        for prefix, name in [("", "training (augmented, batch statistics)"),
+                             ("val_", "validation (inference mode)")]:
+            if prefix + metric in history:
+                ax.plot(epochs, history[prefix + metric], marker="o", label=name)
+        ax.set_title(label.capitalize())
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    if "learning_rate" in history:
+        axes[2].plot(epochs, history["learning_rate"], marker="o", color="gray")
+    axes[2].set_title("Learning rate at the end of each epoch")
+    axes[2].set_xlabel("epoch")
+    axes[2].set_ylabel("learning rate")
+    axes[2].grid(True, alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def show_images(images, labels, class_names, predicted=None, columns=8, title=None):
+    """A grid of images titled by their class; with ``predicted``, wrong ones in red."""
+    images = np.asarray(images)
+    rows = int(np.ceil(len(images) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows))
+    for i, ax in enumerate(np.ravel(axes)):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
+        text = class_names[labels[i]]
+        color = "black"
+        if predicted is not None:
+            text = f"{class_names[predicted[i]]}\n(true: {text})"
+            color = "black" if predicted[i] == labels[i] else "red"
+        ax.set_title(text, fontsize=8, color=color)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusion_matrix(matrix, class_names, title="Confusion matrix (validation)"):
+    """matrix[true, predicted] as a heat map with counts."""
+    figure, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(matrix, cmap="Blues")
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    for (row, column), count in np.ndenumerate(matrix):
+        ax.text(column, row, int(count), ha="center", va="center", fontsize=8,
+                color="white" if count > matrix.max() / 2 else "black")
+    figure.colorbar(image, ax=ax, label="images")
+    figure.tight_layout()
+    return figure

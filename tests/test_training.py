@@ -1,0 +1,199 @@
+"""The training recipe, its callbacks, and `python -m resnet_lab train`."""
+
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from resnet_lab import training
+from resnet_lab.data import load_dataset
+
+TINY = dict(image_size=32, batch_size=8, train_size=32, validation_size=16)
+
+
+def tiny_splits(seed=0):
+    keras.utils.set_random_seed(seed)  # tf.data's shuffle also depends on the global seed
+    return load_dataset("shapes", TINY["image_size"], TINY["batch_size"], seed=seed,
+                        train_size=TINY["train_size"], validation_size=TINY["validation_size"])
+
+
+def tiny_model(splits, epochs=2, **kwargs):
+    return training.build_model(len(splits.class_names), 32, batch_size=8,
+                                steps_per_epoch=int(splits.train.cardinality()),
+                                epochs=epochs, **kwargs)
+
+
+TINY_ARGS = ["--image-size", "32", "--batch-size", "8", "--train-size", "32",
+             "--validation-size", "16", "--epochs", "2"]
+
+
+def cli(*args, env=None, **kwargs):
+    env = dict(os.environ if env is None else env, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "resnet_lab", "train", *args],
+                          capture_output=True, text=True, env=env, timeout=600, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = cli(*TINY_ARGS, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def test_on_cpu_the_recipe_trains_in_float32_without_xla():
+    assert training.precision_for_device() == "float32"
+    model = tiny_model(tiny_splits(), epochs=1)
+    assert model.dtype_policy.name == "float32"
+    assert model.jit_compile is False
+
+
+def test_mixed_precision_keeps_a_float32_softmax_and_leaves_the_global_policy_alone():
+    model = tiny_model(tiny_splits(), epochs=1, precision="mixed_bfloat16")
+    assert model.get_layer("predictions").compute_dtype == "bfloat16"
+    assert model.get_layer("softmax").compute_dtype == "float32"
+    assert model.output.dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_every_residual_branch_starts_at_zero_and_batchnorm_uses_momentum_0_9():
+    model = tiny_model(tiny_splits(), epochs=1)
+    last_bns = [layer for layer in model.layers if layer.name.endswith("_branch2c")
+                and layer.name.startswith("bn")]
+    assert len(last_bns) == 16
+    assert all(not np.any(layer.gamma.numpy()) for layer in last_bns)
+    assert {layer.momentum for layer in model.layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    optimizer = tiny_model(tiny_splits(), epochs=10).optimizer  # 4 steps an epoch
+    values = []
+    for step in (0, 4, 20, 39):
+        optimizer.iterations.assign(step)
+        values.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+    assert values[0] < values[1]  # warming up over the first epoch
+    assert values[1] > values[2] > values[3] >= 0
+    assert values[3] < 0.01 * values[1]
+
+
+def test_fit_writes_history_checkpoints_curves_and_summary(finished_run):
+    out, summary = finished_run
+    history = training.read_history(out)
+    assert history["epoch"] == [0, 1]
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy", "images_per_second",
+                   "learning_rate"):
+        assert len(history[column]) == 2, column
+    assert all(rate > 0 for rate in history["images_per_second"])
+    for name in ("best.keras", "final.keras", "curves.png", "summary.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.glob("*partial*"))
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert summary["epochs_finished"] == 2 and summary["precision"] == "float32"
+    reloaded = keras.saving.load_model(out / "best.keras")
+    assert reloaded.output.shape[-1] == 8
+
+
+def test_the_same_seed_gives_the_same_training(finished_run, tmp_path):
+    out, _ = finished_run
+    assert cli(*TINY_ARGS, "--out", str(tmp_path)).returncode == 0
+    first, again = training.read_history(out), training.read_history(tmp_path)
+    assert first["loss"] == again["loss"] and first["val_loss"] == again["val_loss"]
+
+
+def test_a_nan_loss_stops_training_with_advice(tmp_path):
+    import tensorflow as tf
+
+    splits = tiny_splits()
+    poisoned = splits.train.map(lambda x, y: (x * np.nan, y))
+    model = tiny_model(splits)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        training.fit(model, splits._replace(train=poisoned), epochs=1, out_dir=tmp_path,
+                     verbose=0)
+    assert isinstance(poisoned, tf.data.Dataset)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "mnist"], "invalid choice: 'mnist'"),
+    (["--image-size", "16"], "--image-size must be at least 32"),
+    (["--batch-size", "0"], "must be at least 1"),
+    (["--epochs", "two"], "expected a whole number"),
+])
+def test_bad_arguments_get_one_line_and_exit_code_2(args, message):
+    result = cli(*args, "--out", "unused")
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "model.txt").write_text("notes")
+    result = cli("--out", str(tmp_path / "model.txt"))
+    assert result.returncode == 2 and "is a file" in result.stderr
+
+
+def test_train_resumes_after_being_killed_without_losing_an_epoch(tmp_path):
+    out = tmp_path / "run"
+    args = ["--epochs", "4", "--image-size", "32", "--batch-size", "8", "--train-size",
+            "96", "--validation-size", "16", "--out", str(out)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen([sys.executable, "-m", "resnet_lab", "train", *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                               start_new_session=True)
+    history = out / "history.csv"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 2:  # 1 epoch done
+            time.sleep(1.0)  # into the second epoch
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be interrupted"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished_before = len(training.read_history(out)["epoch"])
+    assert 1 <= finished_before < 4
+
+    result = cli(*args, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_at_epoch"] >= 1
+    with open(history, newline="") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [0, 1, 2, 3]
+
+
+def test_two_replicas_train_together_with_mirrored_strategy(tmp_path):
+    script = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from resnet_lab import training
+        from resnet_lab.data import load_dataset
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        splits = load_dataset("shapes", 32, 8, train_size=32, validation_size=16)
+        model = training.build_model(8, 32, batch_size=8, steps_per_epoch=4, epochs=1,
+                                     strategy=strategy)
+        summary = training.fit(model, splits, 1, {str(tmp_path)!r}, verbose=0)
+        print("replicas", strategy.num_replicas_in_sync, "finished", summary["epochs_finished"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2 finished 1" in result.stdout
+    assert np.isfinite(training.read_history(pathlib.Path(tmp_path))["loss"][0])
+
+
+def test_the_command_line_knows_the_same_datasets_and_sizes_as_the_package():
+    from resnet_lab import data, models, train_cli
+
+    assert train_cli.DATASETS == data.DATASETS
+    assert train_cli.MIN_IMAGE_SIZE == models.MIN_INPUT_SIZE
