@@ -6,6 +6,7 @@ lesson is the package's code.
 """
 
 import ast
+import copy
 import inspect
 import pathlib
 import re
@@ -155,3 +156,13 @@ def test_clean_merges_streams_and_drops_stderr_and_timings():
 
 def test_repository_path_is_the_checkout():
     assert (pathlib.Path(course.ROOT) / "pyproject.toml").exists()
+
+
+def test_measurements_are_kept_for_the_html_course_but_not_in_committed_notebooks():
+    cell = nbformat.v4.new_code_cell("print(rate)")
+    cell.metadata["tags"] = [course.MACHINE_DEPENDENT]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1,234 images/s\n")]
+    kept = course.clean(nbformat.v4.new_notebook(cells=[copy.deepcopy(cell)]),
+                        keep_measurements=True)
+    assert kept.cells[0].outputs
+    assert not course.clean(nbformat.v4.new_notebook(cells=[cell])).cells[0].outputs
