@@ -1,21 +1,23 @@
 """The exercise checks: right answers pass, typical wrong ones get the intended sentence.
 
 Each wrong implementation below is what a learner might write: the reference block
-with one mistake. Each must fail with exactly the message listed, so the catalogue
+(or augmentation) with one mistake. Each must fail with exactly the message listed, so the catalogue
 doubles as the documentation of what the checks say.
 """
 
 import itertools
 import os
 import pathlib
+import random
 import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 from keras import layers
 
-from resnet_lab import blocks, checks, models
+from resnet_lab import blocks, checks, data, models
 
 # ---------------------------------------------------------------------------------
 # A learner's bottleneck block: correct, unless `wrong` names a mistake; `variant`
@@ -580,14 +582,16 @@ def test_resnet50_stages_pass_and_a_missing_block_is_named():
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="runs this file again from the TensorFlow run only")
 def test_the_checks_work_under_the_jax_backend():
-    """The reference blocks pass, and a mistake is read from the learner's variables.
+    """The reference blocks and augmentation pass, and a mistake is read from the learner's
+    variables.
 
     A subset: under JAX every new weight shape costs a compilation, and the structure
     checks read the same Keras graph under every backend.
     """
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    subset = "reference_blocks or (correct_skip and None) or (identity and F1 and F3)"
+    subset = ("reference_blocks or (correct_skip and None) or (identity and F1 and F3) or "
+              "lessons_augmentation")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
          str(pathlib.Path(__file__)), "-k", subset],
@@ -596,4 +600,178 @@ def test_the_checks_work_under_the_jax_backend():
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "backend jax" in result.stdout, result.stdout[:500]
-    assert " 3 passed" in summary and "failed" not in summary, summary
+    assert " 4 passed" in summary and "failed" not in summary, summary
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 5: the augmentation, judged by what it does to images.
+# ---------------------------------------------------------------------------------
+
+
+class FlipEveryImageWhenTraining(layers.Layer):
+    """Not random: the same flip of every image at every call."""
+
+    def call(self, images, training=False):
+        return keras.ops.flip(images, axis=2) if training else images
+
+
+def augmentation(wrong=None, variant=None):
+    def make_augmentation(seed):
+        flip_seed, shift_seed = {"no seeds": (None, None), "seeds of its own": (1, 2)}.get(
+            wrong, (seed, seed if variant == "one seed for both layers" else seed + 1))
+        mode = {"vertical flips too": "horizontal_and_vertical",
+                "vertical instead of horizontal": "vertical"}.get(wrong, "horizontal")
+        factors = {"shifts of 20%": (0.2, 0.2), "shifts of 5%": (0.05, 0.05),
+                   "no sideways shifts": (0.1, 0.0), "no shifts up and down": (0.0, 0.1)}.get(
+            wrong, ((-0.1, 0.1), (-0.1, 0.1)) if variant == "factors as ranges" else (0.1, 0.1))
+        fill = {"constant fill": "constant"}.get(wrong, "reflect")
+        flip = layers.RandomFlip(mode, seed=flip_seed)
+        shift = (layers.RandomTranslation(*factors, seed=shift_seed)
+                 if variant == "default fill mode" else
+                 layers.RandomTranslation(*factors, fill_mode=fill, seed=shift_seed))
+        steps = {"no flips": [shift], "no shifts": [flip],
+                 "a rotation too": [flip, shift, layers.RandomRotation(0.05, seed=seed)],
+                 "a zoom too": [flip, shift, layers.RandomZoom(0.1, seed=seed)],
+                 "a contrast change too": [flip, shift, layers.RandomContrast(0.2, seed=seed)],
+                 "rescaled to [0, 1]": [layers.Rescaling(1 / 255), flip, shift],
+                 "a random crop": [layers.RandomCrop(28, 28, seed=seed), flip, shift],
+                 "a flip in a Lambda": [layers.Lambda(lambda x: keras.ops.flip(x, axis=2)), shift],
+                 "every image flipped": [FlipEveryImageWhenTraining(), shift],
+                 "the same change at every call": [FlipEveryImageWhenTraining()],
+                 }.get(wrong, [shift, flip] if variant == "shift before flip" else [flip, shift])
+        if wrong == "a list of layers":
+            return steps
+        if variant == "layers.Pipeline":
+            return layers.Pipeline(steps)
+        if variant == "keras.Input first":
+            return keras.Sequential([keras.Input(shape=(None, None, 3)), *steps])
+        return keras.Sequential(steps)
+    return make_augmentation
+
+
+AUGMENTATION_PASSED = (
+    "make_augmentation: all checks passed (random horizontal flips and shifts of up to 10%, "
+    "images unchanged in inference mode, the same seed gives the same images).\n")
+
+
+@pytest.mark.parametrize("variant", [None, "shift before flip", "layers.Pipeline",
+                                     "factors as ranges", "default fill mode",
+                                     "one seed for both layers", "keras.Input first"])
+def test_correct_augmentations_pass(variant, capsys):
+    checks.check_augmentation(augmentation(variant=variant))
+    assert capsys.readouterr().out == AUGMENTATION_PASSED
+
+
+def test_the_lessons_augmentation_passes(capsys):
+    checks.check_augmentation(data.augmentation)
+    assert capsys.readouterr().out == AUGMENTATION_PASSED
+
+
+AUGMENTATION_MISTAKES = {
+    "no flips": "no horizontal flips: add layers.RandomFlip('horizontal').",
+    "vertical flips too":
+        "images are also flipped upside down: use RandomFlip('horizontal'), not "
+        "'horizontal_and_vertical'.",
+    "vertical instead of horizontal":
+        "images are flipped upside down instead of left to right: use "
+        "RandomFlip('horizontal'), not 'vertical'.",
+    "no shifts": "no shifts: add layers.RandomTranslation(0.1, 0.1, fill_mode='reflect').",
+    "shifts of 20%":
+        "the shifts are larger than 10% of the image: use RandomTranslation(0.1, 0.1), "
+        "fractions of the height and width.",
+    "shifts of 5%":
+        "the shifts are smaller than 10% of the image: use RandomTranslation(0.1, 0.1).",
+    "no sideways shifts":
+        "the images are shifted up and down but not sideways: RandomTranslation(0.1, 0.1) "
+        "shifts by up to 10% of the height and of the width.",
+    "no shifts up and down":
+        "the images are shifted sideways but not up and down: RandomTranslation(0.1, 0.1) "
+        "shifts by up to 10% of the height and of the width.",
+    "constant fill":
+        "the shifted images have black borders: fill them by reflection, "
+        "RandomTranslation(..., fill_mode='reflect').",
+    "a rotation too":
+        "your augmentation does more than flip and shift the images (a rotation, a zoom, "
+        "other colours?): keep only RandomFlip and RandomTranslation.",
+    "a zoom too":
+        "your augmentation does more than flip and shift the images (a rotation, a zoom, "
+        "other colours?): keep only RandomFlip and RandomTranslation.",
+    "a contrast change too":
+        "your augmentation does more than flip and shift the images (a rotation, a zoom, "
+        "other colours?): keep only RandomFlip and RandomTranslation.",
+    "rescaled to [0, 1]":
+        "your augmentation rescales the pixel values: leave them in [0, 255], the model "
+        "rescales its input itself.",
+    "a random crop":
+        "the augmentation must keep the image size: a batch of shape (16, 32, 32, 3) comes "
+        "out with shape (16, 28, 28, 3) in training mode.",
+    "a flip in a Lambda":
+        "in inference mode the augmentation must leave images unchanged: use Keras' Random* "
+        "layers, which only act when training.",
+    "every image flipped":
+        "every image is flipped: RandomFlip('horizontal') flips each image or not, at random.",
+    "the same change at every call":
+        "your augmentation changes the images the same way at every call: each epoch should "
+        "bring new random flips and shifts (use Keras' Random* layers).",
+    "no seeds":
+        "make_augmentation(7) gives other images every time: pass the seed to the random "
+        "layers (seed=seed).",
+    "seeds of its own":
+        "make_augmentation gives the same images whatever the seed: pass its seed argument "
+        "to the random layers, not a number of your own.",
+    "a list of layers":
+        "make_augmentation should return one model, not a list of layers: wrap them in "
+        "keras.Sequential([...]).",
+}
+
+
+@pytest.mark.parametrize("wrong, message", AUGMENTATION_MISTAKES.items(),
+                         ids=list(AUGMENTATION_MISTAKES))
+def test_augmentation_mistakes_are_named(wrong, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_augmentation(augmentation(wrong))
+    assert str(info.value) == message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def augmentation_not_written(seed):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def augmentation_with_a_typo(seed):
+    return keras.Sequential([layers.RandomFlip("horizontal", seed=seed),
+                             layers.RandomTranslation(0.1, 0.1, fill_mode="reflected")])
+
+
+@pytest.mark.parametrize("fn, message", [
+    (augmentation_not_written,
+     "make_augmentation is not written yet: replace '# YOUR CODE HERE' and "
+     "'raise NotImplementedError()' with your code."),
+    (lambda seed: None,
+     "make_augmentation returned None: did you forget to return the model?"),
+    (augmentation()(0),
+     "pass your function itself to the check, check_augmentation(make_augmentation), not "
+     "the model it returns."),
+], ids=["not written", "returns None", "the model instead of the function"])
+def test_errors_in_the_learners_augmentation_become_one_sentence(fn, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_augmentation(fn)
+    assert str(info.value) == message
+
+
+def test_a_value_keras_refuses_is_not_taken_for_the_placeholder():
+    """Keras raises NotImplementedError for an unknown fill_mode; its wording varies."""
+    with pytest.raises(AssertionError) as info:
+        checks.check_augmentation(augmentation_with_a_typo)
+    assert str(info.value).startswith("make_augmentation(7) raised NotImplementedError: ")
+    assert "reflected" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_augmentation_check_leaves_the_global_random_state_alone():
+    keras.utils.set_random_seed(0)
+    expected = (random.random(), np.random.random())
+    keras.utils.set_random_seed(0)
+    with pytest.raises(AssertionError):
+        checks.check_augmentation(augmentation("no seeds"))  # its layers draw their seeds
+    assert (random.random(), np.random.random()) == expected
