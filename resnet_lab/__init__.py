@@ -2,8 +2,10 @@
 
 Layers, bottom to top: ``blocks`` (identity and convolutional blocks), ``models``
 (ResNet-50 built from them), ``weights`` (name-mapped weight transfer and the
-ImageNet weights); beside them ``env``, ``summary``, ``plotting``, ``analysis`` and
-``course`` for the notebooks.
+ImageNet weights), ``data`` and ``training`` (datasets and the training recipe).
+Beside them, for the lessons: ``env`` (profile, versions), ``summary`` (tables),
+``plotting``, ``analysis`` (gradients), ``checks`` (exercise feedback), ``student``
+(student notebooks) and ``course`` (running the notebooks headless).
 
 The main names are importable from here; Keras is imported on first use, so that
 ``python -m resnet_lab --help`` answers at once.

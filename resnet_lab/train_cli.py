@@ -49,6 +49,9 @@ def _parser():
     parser.add_argument("--validation-size", type=_positive, default=1000,
                         help="images to generate for --dataset shapes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--deterministic", action="store_true",
+                        help="bit-identical re-runs with the same seed (TensorFlow op "
+                             "determinism; slower, especially on GPUs)")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--tensorboard", action="store_true")
     return parser
@@ -68,6 +71,10 @@ def main(argv=None):
     from resnet_lab.training import build_model, fit
 
     keras.utils.set_random_seed(args.seed)
+    if args.deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     try:
         splits = data_lib.load_dataset(
             args.dataset, args.image_size, args.batch_size, train_size=args.train_size,

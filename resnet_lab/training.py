@@ -303,6 +303,7 @@ def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto"):
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     history_path = out / "history.csv"
+    _discard_unreadable_backup(out / "backup")
     resumed_at = _reconcile_history(out)
     batch_size = int(next(iter(splits.train))[0].shape[0])
     callbacks = [
@@ -349,6 +350,29 @@ def read_history(out_dir):
         rows = list(csv.DictReader(f))
     columns = rows[0].keys() if rows else ["epoch"]
     return {c: [int(r[c]) if c == "epoch" else float(r[c]) for r in rows] for c in columns}
+
+
+def _discard_unreadable_backup(backup):
+    """Handle a backup cut off while being written, which Keras cannot fall back from.
+
+    BackupAndRestore(double_checkpoint=True) keeps the previous backup (*.bkp) and uses
+    it when the latest is unreadable; before the second save there is none, and a kill
+    during the first save would make every later run fail. Then start afresh.
+    """
+    import h5py
+
+    weights = backup / "latest.weights.h5"
+    if not weights.exists() or (backup / "latest.weights.h5.bkp").exists():
+        return
+    try:
+        with h5py.File(weights, "r") as f:
+            f.visititems(lambda name, item: item[()] if isinstance(item, h5py.Dataset)
+                         else None)
+    except (OSError, KeyError, ValueError):
+        print(f"The backup in {backup} was cut off while being written; training starts "
+              f"again from the first epoch.", file=sys.stderr)
+        weights.unlink()
+        (backup / "training_metadata.json").unlink(missing_ok=True)
 
 
 def _reconcile_history(out):

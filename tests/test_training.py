@@ -33,7 +33,7 @@ def tiny_model(splits, epochs=2, **kwargs):
 
 
 TINY_ARGS = ["--image-size", "32", "--batch-size", "8", "--train-size", "32",
-             "--validation-size", "16", "--epochs", "2"]
+             "--validation-size", "16", "--epochs", "2", "--deterministic"]
 
 
 def cli(*args, env=None, **kwargs):
