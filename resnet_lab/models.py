@@ -174,3 +174,62 @@ def _resolve_input_shape(input_shape, include_top, weights):
             f"{input_shape}. Give height and width, or use include_top=False."
         )
     return input_shape
+
+
+# --- CIFAR-style ResNets (He et al. 2016, section 4.2) and their plain twins -----------
+
+CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+
+
+def cifar_resnet(depth=20, classes=10, input_shape=(32, 32, 3), residual=True,
+                 classifier_activation="softmax", name=None):
+    """ResNet-20/32/44/56/110 for 32x32 images, or with residual=False its plain twin.
+
+    3x3 convolution with 16 filters, then three stages of n = (depth - 2) / 6 basic
+    blocks (two 3x3 convolutions) with 16, 32 and 64 filters, the last two starting
+    with stride 2; global average pooling and a Dense classifier. Where a shortcut
+    changes shape it subsamples and pads the new channels with zeros (the paper's
+    option A), so the residual and plain networks have the same parameters.
+    """
+    if depth not in CIFAR_DEPTHS and (depth < 8 or (depth - 2) % 6):
+        raise ValueError(f"depth must be 6n + 2 (20, 32, 44, 56, 110, ...); got {depth!r}.")
+    blocks = (depth - 2) // 6
+    inputs = keras.Input(shape=input_shape)
+    X = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1")(inputs)
+    X = layers.BatchNormalization(axis=BN_AXIS, name="bn_conv1")(X)
+    X = layers.Activation("relu", name="conv1_relu")(X)
+    for stage, width in enumerate((16, 32, 64), start=1):
+        for block in range(blocks):
+            s = 2 if stage > 1 and block == 0 else 1
+            X = _basic_block(X, width, s, f"s{stage}b{block + 1}", residual)
+    X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
+    X = layers.Dense(classes, activation=classifier_activation, name="predictions")(X)
+    kind = "resnet" if residual else "plain"
+    return keras.Model(inputs, X, name=name or f"{kind}{depth}")
+
+
+def _basic_block(X, width, s, name, residual):
+    shortcut = X
+    Y = layers.Conv2D(width, 3, strides=s, padding="same", use_bias=False,
+                      name=f"{name}_conv1")(X)
+    Y = layers.BatchNormalization(axis=BN_AXIS, name=f"{name}_bn1")(Y)
+    Y = layers.Activation("relu", name=f"{name}_relu1")(Y)
+    Y = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv2")(Y)
+    Y = layers.BatchNormalization(axis=BN_AXIS, name=f"{name}_bn2")(Y)
+    if residual:
+        if s != 1 or shortcut.shape[-1] != width:
+            shortcut = _pad_shortcut(shortcut, width, s, name)
+        Y = layers.Add(name=f"{name}_add")([Y, shortcut])
+    return layers.Activation("relu", name=f"{name}_out")(Y)
+
+
+def _pad_shortcut(X, width, s, name):
+    """Option A: keep every s-th pixel, then pad the new channels with zeros."""
+    height, breadth, channels = X.shape[1:]
+    X = layers.MaxPooling2D(1, strides=s, name=f"{name}_subsample")(X)
+    extra = width - channels
+    X = layers.Reshape((-(-height // s), -(-breadth // s), channels, 1),
+                       name=f"{name}_to_3d")(X)
+    X = layers.ZeroPadding3D(((0, 0), (0, 0), (extra // 2, extra - extra // 2)),
+                             name=f"{name}_pad")(X)
+    return layers.Reshape((-(-height // s), -(-breadth // s), width), name=f"{name}_to_2d")(X)

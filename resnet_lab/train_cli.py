@@ -9,7 +9,8 @@ import json
 import pathlib
 import sys
 
-MODELS = ("resnet50",)
+MODELS = ("resnet50", *(f"{kind}{depth}" for kind in ("resnet", "plain")
+                        for depth in (20, 32, 44, 56, 110)))  # models.CIFAR_DEPTHS
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 MIN_IMAGE_SIZE = 32  # resnet_lab.models.MIN_INPUT_SIZE, checked by a test
 DATASETS = ("shapes", "imagenette", "cifar10")  # resnet_lab.data.DATASETS, checked too
@@ -35,7 +36,8 @@ def _parser():
                                  "to resume after an interruption.")
     parser.add_argument("--dataset", default=DATASETS[0], choices=DATASETS,
                         help="shapes needs no network (default); the others download once")
-    parser.add_argument("--model", default="resnet50", choices=MODELS)
+    parser.add_argument("--model", default="resnet50", choices=MODELS,
+                        help="resnet50, or a CIFAR-style resnet20..110 / plain20..110")
     parser.add_argument("--epochs", type=_positive, default=5)
     parser.add_argument("--image-size", type=_positive, default=32)
     parser.add_argument("--batch-size", type=_positive, default=32)

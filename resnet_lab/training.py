@@ -39,7 +39,7 @@ import time
 import keras
 import numpy as np
 
-from resnet_lab.models import MIN_INPUT_SIZE, ResNet50
+from resnet_lab.models import MIN_INPUT_SIZE, ResNet50, cifar_resnet
 from resnet_lab.train_cli import MODELS, PRECISIONS  # the command line's choices
 
 # --- the device ----------------------------------------------------------------------
@@ -119,7 +119,7 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
     keras.config.set_dtype_policy(policy)
     try:
         with strategy.scope() if strategy is not None else _nullcontext():
-            net = _network(num_classes, image_size, bn_momentum)
+            net = _network(num_classes, image_size, bn_momentum, model)
             net.compile(
                 optimizer=_optimizer(batch_size, steps_per_epoch, epochs, learning_rate,
                                      warmup_epochs, weight_decay),
@@ -134,21 +134,27 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
     return net
 
 
-def _network(num_classes, image_size, bn_momentum):
+def _network(num_classes, image_size, bn_momentum, model="resnet50"):
     images = keras.Input(shape=(image_size, image_size, 3), name="images")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(images)
-    resnet = ResNet50(input_tensor=scaled, classes=num_classes, classifier_activation=None)
-    for layer in resnet.layers:
+    if model == "resnet50":
+        net = ResNet50(input_tensor=scaled, classes=num_classes, classifier_activation=None)
+        logits, last_bn = net.output, "_branch2c"
+    else:  # resnet20 ... plain110: the CIFAR-style networks of lesson 6
+        net = cifar_resnet(int(model.removeprefix("resnet").removeprefix("plain")), num_classes,
+                           (image_size, image_size, 3), residual=model.startswith("resnet"),
+                           classifier_activation=None)
+        logits, last_bn = net(scaled), ("_bn2" if model.startswith("resnet") else None)
+    for layer in net.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = bn_momentum
-            if layer.name.endswith("_branch2c"):
-                # Zero-init the last BatchNorm of each main path: every block starts
-                # as (nearly) the identity, F(x) = 0 (Goyal et al. 2017), which keeps
+            if last_bn and layer.name.endswith(last_bn):
+                # Zero-init the last BatchNorm of each residual branch: every block
+                # starts as the identity, F(x) = 0 (Goyal et al. 2017), which keeps
                 # the first steps of a deep network stable.
                 layer.gamma.assign(keras.ops.zeros_like(layer.gamma))
-    probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(
-        resnet.output)
-    return keras.Model(images, probabilities, name="resnet50_classifier")
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    return keras.Model(images, probabilities, name=f"{model}_classifier")
 
 
 def _optimizer(batch_size, steps_per_epoch, epochs, learning_rate, warmup_epochs,

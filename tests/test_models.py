@@ -123,3 +123,25 @@ def test_set_random_seed_makes_builds_reproducible():
 def test_bad_model_arguments_get_a_clear_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ResNet50(**kwargs)
+
+
+@pytest.mark.parametrize("depth, millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85),
+                                             (110, 1.7)])
+def test_cifar_resnets_have_the_parameter_counts_of_he_et_al(depth, millions):
+    from resnet_lab.models import cifar_resnet
+
+    residual, plain = cifar_resnet(depth), cifar_resnet(depth, residual=False)
+    scale = 100 if depth < 110 else 10  # the paper's table truncates: 0.857M reads 0.85M
+    assert int(residual.count_params() / 1e6 * scale) / scale == millions
+    assert plain.count_params() == residual.count_params()
+    assert len([layer for layer in residual.layers if isinstance(layer, keras.layers.Conv2D)
+                ]) + 1 == depth  # convolutions plus the classifier
+    assert not any(isinstance(layer, keras.layers.Add) for layer in plain.layers)
+    assert tuple(residual.output.shape) == (None, 10)
+
+
+def test_cifar_resnet_depth_must_be_6n_plus_2():
+    from resnet_lab.models import cifar_resnet
+
+    with pytest.raises(ValueError, match="6n"):
+        cifar_resnet(21)
