@@ -42,7 +42,6 @@ import numpy as np
 from resnet_lab.models import MIN_INPUT_SIZE, ResNet50
 from resnet_lab.train_cli import MODELS, PRECISIONS  # the command line's choices
 
-
 # --- the device ----------------------------------------------------------------------
 
 def accelerator():
