@@ -475,8 +475,8 @@ def _rate(entry):
 def table(results):
     """The results as a few aligned lines a person can read and paste."""
     versions = results["versions"]
-    frameworks = ", ".join(f"{name} {versions[name]}" for name in ("keras", "tensorflow", "jax")
-                           if versions.get(name))
+    shown = ("keras", {"tensorflow": "tensorflow", "jax": "jax"}.get(results["backend"]))
+    frameworks = ", ".join(f"{name} {versions[name]}" for name in shown if versions.get(name))
     lines = [
         f"ResNet-50 throughput ({results['mode']} data) on {results['device']['kind']}: "
         f"{results['device']['name']}",
