@@ -347,8 +347,8 @@ def synthetic(args):
     rates = {name: {phase: [] for phase in phases} for name in models}
     order = list(models)
     for round_index in range(args.repeats):
-        for name in order if round_index % 2 == 0 else order[::-1]:
-            for phase in phases:
+        for phase in phases:  # the models back to back, first one first, then the other
+            for name in order if round_index % 2 == 0 else order[::-1]:
                 rate, _ = throughput(models[name], phase, source, steps,
                                      args.batch_size, spe)
                 rates[name][phase].append(rate)
@@ -363,6 +363,7 @@ def synthetic(args):
             entry[phase] = {
                 "images_per_second": statistics.median(runs),
                 "runs": runs,
+                "best": max(runs),
                 "spread": (max(runs) - min(runs)) / statistics.median(runs),
                 "step_ms": 1000 * args.batch_size / statistics.median(runs),
                 "warmup_seconds": round(warmup_seconds[name][phase], 2),
@@ -374,10 +375,14 @@ def synthetic(args):
                 entry["training"]["ceiling_fraction"] = tflops / args.peak_tflops
         results[name] = entry
 
-    ratio = {}
+    ratio, paired = {}, {}
     if {"ours", "keras"} <= set(models):
         ratio = {phase: results["ours"][phase]["images_per_second"]
                  / results["keras"][phase]["images_per_second"] for phase in phases}
+        # Each round's two runs are neighbours in time: their ratio cancels slow drifts
+        # (a neighbour's load, clocks) that the ratio of the medians keeps.
+        paired = {phase: [o / k for o, k in zip(rates["ours"][phase], rates["keras"][phase],
+                                                strict=True)] for phase in phases}
     first = next(iter(models.values()))
     return {
         "mode": "synthetic",
@@ -394,8 +399,13 @@ def synthetic(args):
         "peak_tflops": args.peak_tflops,
         "models": results,
         "ratio_ours_to_keras": ratio,
-        "notes": "images/second are medians over the repeats; spread = (max - min) / "
-                 "median; warmup_seconds include tracing/compilation; model_tflops "
+        "ratio_ours_to_keras_paired": {
+            phase: {"median": statistics.median(values), "min": min(values),
+                    "max": max(values), "runs": values} for phase, values in paired.items()},
+        "notes": "images/second are medians over the repeats; best: the highest; "
+                 "spread = (max - min) / median; ratio_ours_to_keras: of the medians; "
+                 "..._paired: ours / keras.applications in each round (back-to-back "
+                 "runs); warmup_seconds include tracing/compilation; model_tflops "
                  f"counts {TRAIN_GFLOP_224:.1f} GFLOP per training image at 224x224, "
                  "scaled by pixels",
         "keras_config": {"image_data_format": keras.config.image_data_format()},
@@ -472,6 +482,10 @@ def _rate(entry):
     return f"{entry['images_per_second']:9.1f} [{min(runs):.1f}-{max(runs):.1f}]"
 
 
+def _ratio(entry):
+    return f"{entry['median']:.3f} [{entry['min']:.3f}-{entry['max']:.3f}]"
+
+
 def table(results):
     """The results as a few aligned lines a person can read and paste."""
     versions = results["versions"]
@@ -501,6 +515,9 @@ def table(results):
         if results["ratio_ours_to_keras"]:
             lines.append(f"{'ratio ours / keras.applications':<30}" + "".join(
                 f"{results['ratio_ours_to_keras'][p]:>28.3f}{'':>11}" for p in phases))
+            paired = results["ratio_ours_to_keras_paired"]
+            lines.append(f"{'  same, paired by round':<30}" + "".join(
+                f"{_ratio(paired[p]):>28}{'':>11}" for p in phases))
         for entry in results["models"].values():
             training = entry.get("training", {})
             if "ceiling_fraction" in training:

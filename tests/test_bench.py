@@ -53,6 +53,8 @@ def test_inference_of_both_models_gives_a_table_and_json_with_the_ratio(capsys):
     check_record(record, ["inference"], ["ours", "keras"])
     assert set(record["ratio_ours_to_keras"]) == {"inference"}
     assert record["ratio_ours_to_keras"]["inference"] > 0
+    paired = record["ratio_ours_to_keras_paired"]["inference"]
+    assert len(paired["runs"]) == 1 and paired["median"] > 0
     assert "ratio ours / keras.applications" in table
     assert "keras.applications.ResNet50" in table and "resnet_lab.ResNet50" in table
 
