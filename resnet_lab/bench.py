@@ -130,12 +130,12 @@ def main(argv=None):
               file=sys.stderr)
         return 2
 
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     run = synthetic if args.mode == "synthetic" else pipeline
     results = run(args)
     results = {"benchmark": "python -m resnet_lab bench",
                "command": "python -m resnet_lab bench " + " ".join(argv),
-               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-               **environment(), **results}
+               "date": started, **environment(), **results}
     print(table(results), file=report, flush=True)
     if args.json == "-":
         print(json.dumps(results, indent=2), flush=True)

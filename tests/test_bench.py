@@ -87,3 +87,15 @@ def test_bad_arguments_get_one_line_and_exit_code_2(args):
     assert result.stderr.startswith("python -m resnet_lab bench: error:")
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="checks the other backends from the TensorFlow run")
+def test_pipeline_mode_says_it_is_not_available_without_tensorflow():
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-m", "resnet_lab", "bench", "--mode", "pipeline"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert "needs the TensorFlow backend" in result.stderr
+    assert "not available" in result.stderr.splitlines()[-1]
