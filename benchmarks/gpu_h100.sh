@@ -27,9 +27,10 @@ mkdir -p "$OUT"
 LOG="$OUT/gpu_bench.log"
 exec > >(tee -a "$LOG") 2>&1
 
-if ls .whl/*.whl >/dev/null 2>&1; then
+WHEELS=${WHEELS:-.whl}            # the carried wheels (none: use what is installed)
+if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl || exit 1
+        --target /tmp/site "$WHEELS"/*.whl || exit 1
     export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
@@ -73,7 +74,7 @@ for path in sorted(glob.glob(f"{sys.argv[1]}/*.json")):
         if "training" in entry:
             t = entry["training"]
             rows.append((t["images_per_second"], name, run["batch_size"],
-                         run["steps_per_execution"], t["ceiling_fraction"], path))
+                         run["steps_per_execution"], t.get("ceiling_fraction", float("nan")), path))
 for rate, name, batch, spe, fraction, path in sorted(rows, reverse=True):
     print(f"{rate:8.0f} img/s  {name:5}  batch {batch:4}  spe {spe:2}  "
           f"{100 * fraction:4.1f}% of the ceiling  {path}")
