@@ -61,5 +61,12 @@ test: setup lint
 course: setup
 	$(BIN)/python -m resnet_lab course build --out build/course
 
+# make bench: ResNet-50 throughput on this machine, ours next to keras.applications
+# (benchmarks/README.md; the GPU figures come from benchmarks/gpu_h100.sh).
+BENCH_ARGS ?= --image-size 64 --batch-size 8 --steps 20 --warmup 2 --repeats 3
+.PHONY: bench
+bench: setup
+	$(BIN)/python -m resnet_lab bench $(BENCH_ARGS) --json build/bench.json
+
 clean:
 	rm -rf $(VENV) build
