@@ -34,8 +34,9 @@ def tiny_model(splits, epochs=2, **kwargs):
 
 TINY_ARGS = ["--image-size", "32", "--batch-size", "8", "--train-size", "32",
              "--validation-size", "16", "--epochs", "2", "--deterministic"]
-# The recipe's machinery (resume, seeds, replicas, NaN guard) is the same for every
-# model: those tests train the small CIFAR ResNet-20, which traces in seconds.
+# The recipe's machinery (files, resume, seeds, replicas, NaN guard) is the same for
+# every model: these tests train the small CIFAR ResNet-20, which traces in seconds.
+# ResNet-50 itself goes through training.fit in lesson 05, which nbval runs.
 SMALL = ["--model", "resnet20"]
 
 
@@ -48,7 +49,7 @@ def cli(*args, env=None, **kwargs):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    result = cli(*TINY_ARGS, "--out", str(out))
+    result = cli(*TINY_ARGS, *SMALL, "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads(result.stdout[result.stdout.index("{"):])
 
