@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ResNet-50 training speed on one GPU under KERAS_BACKEND=jax: the issue-7 measurement.
 #
-# Made for the GPU machine of DEVELOPERS.md (an H100 or H200 with JAX and no
+# Made for the GPU machine this project is sometimes lent (an H100 or H200 with JAX and no
 # TensorFlow), run from the repository root through the device tool, with Keras and
 # its two missing dependencies carried as wheels in .whl/ (benchmarks/README.md says
 # how to fetch them). It writes JSON and a log into $OUT (or runs/bench-gpu):
