@@ -178,7 +178,8 @@ def _resolve_input_shape(input_shape, include_top, weights):
 
 # --- CIFAR-style ResNets (He et al. 2016, section 4.2) and their plain twins -----------
 
-CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+CIFAR_DEPTHS = (20, 32, 44, 56, 110)  # the paper's table; any 6n + 2 from 8 up works
+CIFAR_MIN_INPUT_SIZE = 8  # two halvings leave 2x2 for the last stage
 
 
 def cifar_resnet(depth=20, classes=10, input_shape=(32, 32, 3), residual=True,
@@ -192,7 +193,11 @@ def cifar_resnet(depth=20, classes=10, input_shape=(32, 32, 3), residual=True,
     option A), so the residual and plain networks have the same parameters.
     """
     if depth not in CIFAR_DEPTHS and (depth < 8 or (depth - 2) % 6):
-        raise ValueError(f"depth must be 6n + 2 (20, 32, 44, 56, 110, ...); got {depth!r}.")
+        raise ValueError(f"depth must be 6n + 2 (8, 20, 32, 44, 56, 110, ...); got {depth!r}.")
+    if any(side is not None and side < CIFAR_MIN_INPUT_SIZE for side in input_shape[:2]):
+        raise ValueError(f"CIFAR-style networks halve the image twice, so height and width "
+                         f"must be at least {CIFAR_MIN_INPUT_SIZE}; got input_shape="
+                         f"{input_shape}.")
     blocks = (depth - 2) // 6
     inputs = keras.Input(shape=input_shape)
     X = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1")(inputs)
@@ -201,14 +206,19 @@ def cifar_resnet(depth=20, classes=10, input_shape=(32, 32, 3), residual=True,
     for stage, width in enumerate((16, 32, 64), start=1):
         for block in range(blocks):
             s = 2 if stage > 1 and block == 0 else 1
-            X = _basic_block(X, width, s, f"s{stage}b{block + 1}", residual)
+            X = basic_block(X, width, s, f"s{stage}b{block + 1}", residual)
     X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
     X = layers.Dense(classes, activation=classifier_activation, name="predictions")(X)
     kind = "resnet" if residual else "plain"
     return keras.Model(inputs, X, name=name or f"{kind}{depth}")
 
 
-def _basic_block(X, width, s, name, residual):
+def basic_block(X, width, s, name, residual=True):
+    """Two 3x3 convolutions with BatchNorm; with ``residual``, X is added before the last ReLU.
+
+    The convolution path is the same either way: ``residual=False`` only leaves out
+    the addition, which makes the block of a plain network.
+    """
     shortcut = X
     Y = layers.Conv2D(width, 3, strides=s, padding="same", use_bias=False,
                       name=f"{name}_conv1")(X)

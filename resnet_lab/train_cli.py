@@ -10,9 +10,10 @@ import pathlib
 import sys
 
 MODELS = ("resnet50", *(f"{kind}{depth}" for kind in ("resnet", "plain")
-                        for depth in (20, 32, 44, 56, 110)))  # models.CIFAR_DEPTHS
+                        for depth in (8, 14, 20, 32, 44, 56, 110)))  # see models.cifar_resnet
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 MIN_IMAGE_SIZE = 32  # resnet_lab.models.MIN_INPUT_SIZE, checked by a test
+MIN_CIFAR_IMAGE_SIZE = 8  # resnet_lab.models.CIFAR_MIN_INPUT_SIZE, checked too
 DATASETS = ("shapes", "imagenette", "cifar10")  # resnet_lab.data.DATASETS, checked too
 
 class _Parser(argparse.ArgumentParser):
@@ -32,12 +33,13 @@ def _positive(text):
 
 def _parser():
     parser = _Parser(prog="python -m resnet_lab train",
-                     description="Train ResNet-50 from scratch; re-run with the same --out "
-                                 "to resume after an interruption.")
+                     description="Train ResNet-50, or a CIFAR-style ResNet or plain network, "
+                                 "from scratch; re-run with the same --out to resume "
+                                 "after an interruption.")
     parser.add_argument("--dataset", default=DATASETS[0], choices=DATASETS,
                         help="shapes needs no network (default); the others download once")
     parser.add_argument("--model", default="resnet50", choices=MODELS,
-                        help="resnet50, or a CIFAR-style resnet20..110 / plain20..110")
+                        help="resnet50, or a CIFAR-style resnet8..110 / plain8..110")
     parser.add_argument("--epochs", type=_positive, default=5)
     parser.add_argument("--image-size", type=_positive, default=32)
     parser.add_argument("--batch-size", type=_positive, default=32)
@@ -55,6 +57,11 @@ def _parser():
                         help="bit-identical re-runs with the same seed (TensorFlow op "
                              "determinism; slower, especially on GPUs)")
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--label-smoothing", type=float, default=0.1,
+                        help="0 gives the plain cross-entropy loss (lesson 6)")
+    parser.add_argument("--no-zero-init", action="store_true",
+                        help="keep Keras' initialisation of the last BatchNorm of each "
+                             "residual branch (lesson 6 compares resnetN and plainN so)")
     parser.add_argument("--tensorboard", action="store_true")
     return parser
 
@@ -62,9 +69,15 @@ def _parser():
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.image_size < MIN_IMAGE_SIZE:
+    if args.model == "resnet50" and args.image_size < MIN_IMAGE_SIZE:
         parser.error(f"--image-size must be at least {MIN_IMAGE_SIZE} for ResNet-50 "
                      f"(it halves the image five times); got {args.image_size}")
+    if args.image_size < MIN_CIFAR_IMAGE_SIZE:
+        parser.error(f"--image-size must be at least {MIN_CIFAR_IMAGE_SIZE} for "
+                     f"{args.model} (it halves the image twice); got {args.image_size}")
+    if not 0 <= args.label_smoothing < 1:
+        parser.error(f"--label-smoothing must be at least 0 and below 1; got "
+                     f"{args.label_smoothing}")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is a file; give a folder for the run's outputs")
     import keras
@@ -91,6 +104,8 @@ def main(argv=None):
     model = build_model(len(splits.class_names), args.image_size, model=args.model,
                         batch_size=args.batch_size, steps_per_epoch=steps,
                         epochs=args.epochs, learning_rate=args.learning_rate,
+                        label_smoothing=args.label_smoothing,
+                        zero_init_residual=not args.no_zero_init,
                         precision=args.precision, seed=args.seed)
     print(f"training {args.model} on {args.dataset} ({len(splits.class_names)} classes, "
           f"{steps} steps of {args.batch_size} per epoch) at {args.image_size} px, "

@@ -39,7 +39,7 @@ import time
 import keras
 import numpy as np
 
-from resnet_lab.models import MIN_INPUT_SIZE, ResNet50, cifar_resnet
+from resnet_lab.models import CIFAR_MIN_INPUT_SIZE, MIN_INPUT_SIZE, ResNet50, cifar_resnet
 from resnet_lab.train_cli import MODELS, PRECISIONS  # the command line's choices
 
 # --- the device ----------------------------------------------------------------------
@@ -99,19 +99,24 @@ def choose_strategy():
 def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
                 steps_per_epoch=100, epochs=10, learning_rate=None, warmup_epochs=None,
                 label_smoothing=0.1, weight_decay=0.05, bn_momentum=0.9,
-                precision="auto", steps_per_execution="auto", strategy=None, seed=0):
+                zero_init_residual=True, precision="auto", steps_per_execution="auto",
+                strategy=None, seed=0):
     """Build and compile a model for training from scratch with the recipe above.
 
     The model takes images with values in [0, 255] (it rescales them itself) and
     ends with a float32 softmax. ``strategy`` defaults to ``choose_strategy()``.
+    ``zero_init_residual=False`` keeps Keras' default initialisation of every
+    BatchNorm, so a residual network and its plain twin start from the same weights
+    (lesson 6 compares them that way).
     """
     if model not in MODELS:
         raise ValueError(f"Unknown model {model!r}; choose one of {', '.join(MODELS)}.")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
-    if image_size < MIN_INPUT_SIZE:
-        raise ValueError(f"ResNet-50 needs images of at least {MIN_INPUT_SIZE}x"
-                         f"{MIN_INPUT_SIZE}; got image_size={image_size}.")
+    smallest = MIN_INPUT_SIZE if model == "resnet50" else CIFAR_MIN_INPUT_SIZE
+    if image_size < smallest:
+        raise ValueError(f"{model} needs images of at least {smallest}x{smallest}; got "
+                         f"image_size={image_size}.")
     policy = precision_for_device() if precision == "auto" else precision
     keras.utils.set_random_seed(seed)
     strategy = choose_strategy() if strategy is None else strategy
@@ -119,7 +124,7 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
     keras.config.set_dtype_policy(policy)
     try:
         with strategy.scope() if strategy is not None else _nullcontext():
-            net = _network(num_classes, image_size, bn_momentum, model)
+            net = _network(num_classes, image_size, bn_momentum, model, zero_init_residual)
             net.compile(
                 optimizer=_optimizer(batch_size, steps_per_epoch, epochs, learning_rate,
                                      warmup_epochs, weight_decay),
@@ -134,17 +139,19 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
     return net
 
 
-def _network(num_classes, image_size, bn_momentum, model="resnet50"):
+def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_residual=True):
     images = keras.Input(shape=(image_size, image_size, 3), name="images")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(images)
     if model == "resnet50":
         net = ResNet50(input_tensor=scaled, classes=num_classes, classifier_activation=None)
         logits, last_bn = net.output, "_branch2c"
-    else:  # resnet20 ... plain110: the CIFAR-style networks of lesson 6
+    else:  # resnet8 ... plain110: the CIFAR-style networks of lesson 6
         net = cifar_resnet(int(model.removeprefix("resnet").removeprefix("plain")), num_classes,
                            (image_size, image_size, 3), residual=model.startswith("resnet"),
                            classifier_activation=None)
         logits, last_bn = net(scaled), ("_bn2" if model.startswith("resnet") else None)
+    if not zero_init_residual:
+        last_bn = None
     for layer in net.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = bn_momentum
@@ -297,14 +304,15 @@ def save_atomically(model, path):
 
 # --- fit -----------------------------------------------------------------------------
 
-def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto"):
+def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto", callbacks=()):
     """Train with the recipe's callbacks; resume if ``out_dir`` holds an earlier run.
 
     Writes to ``out_dir``: history.csv (one row per finished epoch), best.keras,
     final.keras, curves.png, summary.json, and backup/ (the resume point). Returns the
     summary as a dict; ``read_history(out_dir)`` gives the per-epoch history.
     ``verbose``: Keras' 0, 1 (progress bar) or 2 (a line per epoch), "auto" (a bar on a
-    terminal), or "epochs" (a short line per epoch without timings).
+    terminal), or "epochs" (a short line per epoch without timings). ``callbacks`` are
+    added after the recipe's own.
     """
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -312,7 +320,7 @@ def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto"):
     _discard_unreadable_backup(out / "backup")
     resumed_at = _reconcile_history(out)
     batch_size = int(next(iter(splits.train))[0].shape[0])
-    callbacks = [
+    extra_callbacks, callbacks = list(callbacks), [
         NanGuard(),
         ThroughputAndLearningRate(batch_size),
         keras.callbacks.CSVLogger(str(history_path), append=True),
@@ -324,6 +332,7 @@ def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto"):
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+    callbacks.extend(extra_callbacks)
     if verbose == "epochs":
         callbacks.append(EpochPrinter(epochs))
         verbose = 0

@@ -34,7 +34,8 @@ def test_model_tests_pass_under_the_jax_backend():
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-         str(tests / "test_blocks.py"), str(tests / "test_models.py")],
+         str(tests / "test_blocks.py"), str(tests / "test_models.py"),
+         str(tests / "test_analysis.py")],
         env=env, capture_output=True, text=True, timeout=900,
     )
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""

@@ -145,3 +145,28 @@ def test_cifar_resnet_depth_must_be_6n_plus_2():
 
     with pytest.raises(ValueError, match="6n"):
         cifar_resnet(21)
+
+
+def test_cifar_resnet_refuses_images_too_small_for_its_two_halvings():
+    from resnet_lab.models import cifar_resnet
+
+    with pytest.raises(ValueError, match="at least 8"):
+        cifar_resnet(8, input_shape=(4, 4, 3))
+
+
+def test_plain_and_residual_twins_start_alike_and_differ_only_by_the_additions():
+    from resnet_lab.models import cifar_resnet
+
+    keras.utils.set_random_seed(0)
+    residual = cifar_resnet(8, 4, (8, 8, 3))
+    keras.utils.set_random_seed(0)
+    plain = cifar_resnet(8, 4, (8, 8, 3), residual=False)
+    for a, b in zip(residual.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    adds = [layer.name for layer in residual.layers if isinstance(layer, keras.layers.Add)]
+    assert adds == ["s1b1_add", "s2b1_add", "s3b1_add"]  # one per basic block
+    names = [{layer.name for layer in model.layers[1:]} for model in (residual, plain)]
+    assert names[0] - names[1] == {*adds, "s2b1_subsample", "s2b1_to_3d", "s2b1_pad", "s2b1_to_2d",
+            "s3b1_subsample", "s3b1_to_3d", "s3b1_pad", "s3b1_to_2d"}
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    assert not np.allclose(residual.predict(x, verbose=0), plain.predict(x, verbose=0))

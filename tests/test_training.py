@@ -79,6 +79,24 @@ def test_every_residual_branch_starts_at_zero_and_batchnorm_uses_momentum_0_9():
             if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
 
 
+def test_without_zero_init_a_resnet_starts_like_its_plain_twin():
+    def batchnorm_scales(model):
+        network = model.get_layer(model.name.removesuffix("_classifier"))
+        return {layer.name: layer.gamma.numpy() for layer in network.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    def cifar(name, **kwargs):
+        return training.build_model(8, 16, model=name, steps_per_epoch=2, epochs=1, **kwargs)
+
+    zeroed = [name for name, g in batchnorm_scales(cifar("resnet8")).items() if not np.any(g)]
+    assert zeroed == ["s1b1_bn2", "s2b1_bn2", "s3b1_bn2"]  # the recipe: each block's last
+    for name in ("resnet8", "plain8"):
+        scales = batchnorm_scales(cifar(name, zero_init_residual=False))
+        assert len(scales) == 7 and all(np.all(g == 1) for g in scales.values())
+    with pytest.raises(ValueError, match="resnet8 needs images of at least 8x8"):
+        training.build_model(8, 4, model="resnet8")
+
+
 def test_learning_rate_warms_up_then_decays_to_zero():
     optimizer = tiny_model(tiny_splits(), epochs=10).optimizer  # 4 steps an epoch
     values = []
@@ -130,6 +148,8 @@ def test_a_nan_loss_stops_training_with_advice(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "mnist"], "invalid choice: 'mnist'"),
     (["--image-size", "16"], "--image-size must be at least 32"),
+    (["--model", "plain8", "--image-size", "4"], "--image-size must be at least 8"),
+    (["--label-smoothing", "1"], "--label-smoothing must be at least 0 and below 1"),
     (["--batch-size", "0"], "must be at least 1"),
     (["--epochs", "two"], "expected a whole number"),
 ])
