@@ -1,4 +1,4 @@
-"""Figures for the lessons: block diagrams and per-layer gradient plots."""
+"""Figures for the lessons: block diagrams, gradient plots, learning curves, images."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -152,5 +152,62 @@ def plot_confusion_matrix(matrix, class_names, title="Confusion matrix (validati
         ax.text(column, row, int(count), ha="center", va="center", fontsize=8,
                 color="white" if count > matrix.max() / 2 else "black")
     figure.colorbar(image, ax=ax, label="images")
+    figure.tight_layout()
+    return figure
+
+
+def _depth(name):
+    return int(name.lstrip("abcdefghijklmnopqrstuvwxyz"))
+
+
+def plot_error_curves(histories, title="Error per epoch, by depth: plain networks and ResNets"):
+    """He et al.'s Fig. 6 for our runs: error per epoch, plain networks left, ResNets right.
+
+    ``histories`` maps model names ("plain20", "resnet56", ...) to per-epoch histories
+    (``resnet_lab.training.read_history``). Training error (dashed: augmented images,
+    batch statistics, weights changing during the epoch) and validation error (solid:
+    inference mode, end of the epoch), one colour per depth.
+    """
+    depths = sorted({_depth(name) for name in histories})
+    colors = dict(zip(depths, plt.cm.viridis(np.linspace(0, 0.85, len(depths))), strict=True))
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    for ax, kind, label in [(axes[0], "plain", "plain networks"),
+                            (axes[1], "resnet", "ResNets (the same layers plus skips)")]:
+        for depth in depths:
+            history = histories.get(f"{kind}{depth}")
+            if history is None:
+                continue
+            epochs = [e + 1 for e in history["epoch"]]
+            ax.plot(epochs, [100 * (1 - a) for a in history["accuracy"]], "--",
+                    color=colors[depth], linewidth=1)
+            ax.plot(epochs, [100 * (1 - a) for a in history["val_accuracy"]], "-",
+                    color=colors[depth], linewidth=2.2, label=f"{kind}-{depth}")
+        ax.set_title(label)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend(title="solid: validation\ndashed: training")
+    axes[0].set_ylabel("error (%)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_loss_at_equal_depth(histories, title="Training loss at equal depth"):
+    """Training loss per epoch of plainN next to resnetN, one panel per depth N."""
+    depths = sorted({_depth(name) for name in histories})
+    figure, axes = plt.subplots(1, len(depths), figsize=(4.4 * len(depths), 3.8),
+                                sharey=True, squeeze=False)
+    for ax, depth in zip(axes[0], depths, strict=True):
+        for kind, color in [("plain", _SHORTCUT), ("resnet", _MAIN)]:
+            history = histories.get(f"{kind}{depth}")
+            if history is not None:
+                ax.plot([e + 1 for e in history["epoch"]], history["loss"], marker="o",
+                        markersize=3, color=color, label=f"{kind}-{depth}")
+        ax.set_title(f"{depth} layers")
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("training loss (cross-entropy)")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
