@@ -35,9 +35,9 @@ def tiny_model(splits, epochs=2, **kwargs):
 TINY_ARGS = ["--image-size", "32", "--batch-size", "8", "--train-size", "32",
              "--validation-size", "16", "--epochs", "2", "--deterministic"]
 # The recipe's machinery (files, resume, seeds, replicas, NaN guard) is the same for
-# every model: these tests train the small CIFAR ResNet-20, which traces in seconds.
+# every model: these tests train the small CIFAR ResNet-8, which traces in seconds.
 # ResNet-50 itself goes through training.fit in lesson 05, which nbval runs.
-SMALL = ["--model", "resnet20"]
+SMALL = ["--model", "resnet8"]
 
 
 def cli(*args, env=None, **kwargs):
@@ -138,7 +138,7 @@ def test_a_nan_loss_stops_training_with_advice(tmp_path):
 
     splits = tiny_splits()
     poisoned = splits.train.map(lambda x, y: (x * np.nan, y))
-    model = tiny_model(splits, model="resnet20")
+    model = tiny_model(splits, model="resnet8")
     with pytest.raises(FloatingPointError, match="learning rate"):
         training.fit(model, splits._replace(train=poisoned), epochs=1, out_dir=tmp_path,
                      verbose=0)
@@ -168,7 +168,8 @@ def test_an_out_that_is_a_file_is_refused(tmp_path):
 def test_train_resumes_after_being_killed_without_losing_an_epoch(tmp_path):
     out = tmp_path / "run"
     args = ["--epochs", "4", "--image-size", "32", "--batch-size", "8", "--train-size",
-            "400", "--validation-size", "16", "--out", str(out), *SMALL]
+            "400", "--validation-size", "16", "--out", str(out),
+            "--model", "resnet20"]  # slow enough an epoch to be killed in
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen([sys.executable, "-m", "resnet_lab", "train", *args],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
@@ -206,7 +207,7 @@ def test_two_replicas_train_together_with_mirrored_strategy(tmp_path):
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         splits = load_dataset("shapes", 32, 8, train_size=32, validation_size=16)
         model = training.build_model(8, 32, batch_size=8, steps_per_epoch=4, epochs=1,
-                                     strategy=strategy, model="resnet20")
+                                     strategy=strategy, model="resnet8")
         summary = training.fit(model, splits, 1, {str(tmp_path)!r}, verbose=0)
         print("replicas", strategy.num_replicas_in_sync, "finished", summary["epochs_finished"])
     """)
