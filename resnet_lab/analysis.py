@@ -39,7 +39,7 @@ def kernel_gradient_norms(model, x, y, loss="mean_squared_error"):
             out, _ = model.stateless_call(trainable_values, others, x, training=True)
             return keras.ops.mean(loss_fn(y, out))
 
-        grads = jax.grad(compute)(trainable)
+        grads = jax.jit(jax.grad(compute))(trainable)  # one compiled call, not op by op
         by_id = {id(v): g for v, g in zip(model.trainable_variables, grads, strict=True)}
         return [float(np.linalg.norm(np.asarray(by_id[id(k)]))) for k in kernels]
     raise NotImplementedError(f"kernel_gradient_norms supports tensorflow and jax, not {backend}")

@@ -125,10 +125,9 @@ def test_fit_writes_history_checkpoints_curves_and_summary(finished_run):
     assert reloaded.output.shape[-1] == 8
 
 
-def test_the_same_seed_gives_the_same_training(tmp_path):
-    first_out, second_out = tmp_path / "first", tmp_path / "second"
-    for run in (first_out, second_out):
-        assert cli(*TINY_ARGS, *SMALL, "--out", str(run)).returncode == 0
+def test_the_same_seed_gives_the_same_training(finished_run, tmp_path):
+    first_out, second_out = finished_run[0], tmp_path / "again"  # the same arguments
+    assert cli(*TINY_ARGS, *SMALL, "--out", str(second_out)).returncode == 0
     first, again = training.read_history(first_out), training.read_history(second_out)
     assert first["loss"] == again["loss"] and first["val_loss"] == again["val_loss"]
 
@@ -169,7 +168,7 @@ def test_train_resumes_after_being_killed_without_losing_an_epoch(tmp_path):
     out = tmp_path / "run"
     args = ["--epochs", "4", "--image-size", "32", "--batch-size", "8", "--train-size",
             "400", "--validation-size", "16", "--out", str(out),
-            "--model", "resnet20"]  # slow enough an epoch to be killed in
+            "--model", "resnet20"]  # its epochs are slow enough to be interrupted
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen([sys.executable, "-m", "resnet_lab", "train", *args],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
