@@ -22,13 +22,16 @@ def kernel_gradient_norms(model, x, y, loss="mean_squared_error"):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        # float16 cannot hold the smallest gradients: scale the loss up, as loss
+        # scaling does in training, and the norms back down.
+        scale = 2.0**12 if model.dtype_policy.compute_dtype == "float16" else 1.0
         state = [v.numpy() for v in model.non_trainable_variables]
         with tf.GradientTape() as tape:
-            value = keras.ops.mean(loss_fn(y, model(x, training=True)))
+            value = keras.ops.mean(loss_fn(y, model(x, training=True))) * scale
         grads = tape.gradient(value, kernels)
         for variable, saved in zip(model.non_trainable_variables, state, strict=True):
             variable.assign(saved)  # undo the moving-statistics update
-        return [float(np.linalg.norm(g.numpy())) for g in grads]
+        return [float(np.linalg.norm(g.numpy().astype("float64")) / scale) for g in grads]
     if backend == "jax":
         import jax
 
@@ -61,7 +64,8 @@ class GradientNormHistory(keras.callbacks.Callback):
     of per-layer norms, input side first; the loss is the model's compiled loss. With
     ``path`` (a JSON file) each record is also saved, atomically, and an earlier
     record there is loaded first, so a run resumed by BackupAndRestore keeps its
-    history.
+    history. The record at 0 is taken only when training starts at epoch 0: a resumed
+    run's restored weights are not its initialisation.
     """
 
     def __init__(self, x, y, path=None):
@@ -76,12 +80,13 @@ class GradientNormHistory(keras.callbacks.Callback):
         self.norms[epochs_done] = kernel_gradient_norms(self.model, self.x, self.y,
                                                         loss=self.model.loss)
         if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             partial = self.path.with_name(self.path.name + ".partial")
             partial.write_text(json.dumps({str(k): v for k, v in sorted(self.norms.items())}))
             os.replace(partial, self.path)
 
-    def on_train_begin(self, logs=None):
-        if not self.norms:  # not when resuming: the record already starts at 0
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 0 and 0 not in self.norms:
             self._record(0)
 
     def on_epoch_end(self, epoch, logs=None):

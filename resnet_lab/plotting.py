@@ -164,9 +164,10 @@ def plot_error_curves(histories, title="Error per epoch, by depth: plain network
     """He et al.'s Fig. 6 for our runs: error per epoch, plain networks left, ResNets right.
 
     ``histories`` maps model names ("plain20", "resnet56", ...) to per-epoch histories
-    (``resnet_lab.training.read_history``). Training error (dashed: augmented images,
-    batch statistics, weights changing during the epoch) and validation error (solid:
-    inference mode, end of the epoch), one colour per depth.
+    (``resnet_lab.training.read_history``). Training error (dashed: the training
+    pipeline's images, augmented if it augments, batch statistics, weights changing
+    during the epoch) and validation error (solid: inference mode, end of the epoch),
+    one colour per depth.
     """
     depths = sorted({_depth(name) for name in histories})
     colors = dict(zip(depths, plt.cm.viridis(np.linspace(0, 0.85, len(depths))), strict=True))

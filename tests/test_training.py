@@ -90,9 +90,12 @@ def test_without_zero_init_a_resnet_starts_like_its_plain_twin():
 
     zeroed = [name for name, g in batchnorm_scales(cifar("resnet8")).items() if not np.any(g)]
     assert zeroed == ["s1b1_bn2", "s2b1_bn2", "s3b1_bn2"]  # the recipe: each block's last
-    for name in ("resnet8", "plain8"):
-        scales = batchnorm_scales(cifar(name, zero_init_residual=False))
+    twins = [cifar(name, zero_init_residual=False) for name in ("resnet8", "plain8")]
+    for model in twins:
+        scales = batchnorm_scales(model)
         assert len(scales) == 7 and all(np.all(g == 1) for g in scales.values())
+    for a, b in zip(*(model.get_weights() for model in twins), strict=True):
+        np.testing.assert_array_equal(a, b)  # the same seed: the same starting weights
     with pytest.raises(ValueError, match="resnet8 needs images of at least 8x8"):
         training.build_model(8, 4, model="resnet8")
 
@@ -222,6 +225,7 @@ def test_the_command_line_knows_the_same_datasets_and_sizes_as_the_package():
 
     assert train_cli.DATASETS == data.DATASETS
     assert train_cli.MIN_IMAGE_SIZE == models.MIN_INPUT_SIZE
+    assert train_cli.MIN_CIFAR_IMAGE_SIZE == models.CIFAR_MIN_INPUT_SIZE
 
 
 def test_a_backup_cut_off_during_its_first_write_is_discarded(tmp_path, capsys):
