@@ -11,9 +11,11 @@ Two modes:
   apart from the steady state, and the figures are medians over the rounds. It uses
   Keras APIs only, so it runs under any Keras backend (TensorFlow here and on Colab,
   ``KERAS_BACKEND=jax`` on the GPU machine).
-- ``pipeline`` (TensorFlow only) times the real ``tf.data`` pipeline of the offline
-  ``shapes`` dataset (``resnet_lab.data.load_dataset``) alone, then feeding the
-  training recipe's model, next to the same model on in-memory data.
+- ``pipeline`` times the real input path of the offline ``shapes`` dataset
+  (``resnet_lab.data.load_dataset``: cached uint8 images, shuffled and batched on the
+  host) alone, the augmentation alone on the device, then the training recipe's model
+  (augmentation included) fed by the batches, next to the same model on in-memory data.
+  On any backend.
 
 Arguments are checked before Keras is imported, so a mistake gets one line and exit
 code 2 at once. Results: one table on stdout, and with ``--json PATH`` (``-`` for
@@ -32,7 +34,8 @@ import statistics
 import sys
 import time
 
-from resnet_lab.train_cli import MIN_IMAGE_SIZE, PRECISIONS, _Parser, _positive
+from resnet_lab.config import MIN_CIFAR_IMAGE_SIZE, MIN_IMAGE_SIZE, MODELS, PRECISIONS
+from resnet_lab.train_cli import OneLineParser, positive_int
 
 MODES = ("synthetic", "pipeline")
 MODEL_NAMES = {"ours": "resnet_lab.ResNet50", "keras": "keras.applications.ResNet50"}
@@ -54,26 +57,26 @@ def _model_list(text):
 
 
 def _steps_per_execution(text):
-    return text if text == "auto" else _positive(text)
+    return text if text == "auto" else positive_int(text)
 
 
 def _parser():
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m resnet_lab bench",
         description="Training and inference throughput of ResNet-50: ours and "
-                    "keras.applications side by side (synthetic), or the tf.data "
-                    "input pipeline (pipeline).")
+                    "keras.applications side by side (synthetic), or the input "
+                    "pipeline feeding the training recipe (pipeline).")
     parser.add_argument("--mode", choices=MODES, default="synthetic",
                         help="synthetic: in-memory data, both models (default); "
-                             "pipeline: the shapes tf.data pipeline (TensorFlow only)")
-    parser.add_argument("--image-size", type=_positive, default=224)
-    parser.add_argument("--batch-size", type=_positive, default=32)
-    parser.add_argument("--steps", type=_positive, default=20,
+                             "pipeline: the shapes dataset's batches feeding our model")
+    parser.add_argument("--image-size", type=positive_int, default=224)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--steps", type=positive_int, default=20,
                         help="timed steps per model per round (default 20)")
-    parser.add_argument("--warmup", type=_positive, default=2,
+    parser.add_argument("--warmup", type=positive_int, default=2,
                         help="untimed-for-throughput steps first; they include tracing "
                              "and compilation, reported apart (default 2)")
-    parser.add_argument("--repeats", type=_positive, default=3,
+    parser.add_argument("--repeats", type=positive_int, default=3,
                         help="rounds; figures are medians over them (default 3)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="dtype policy; auto: the recipe's choice for this device")
@@ -88,13 +91,16 @@ def _parser():
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="recipe",
                         help="recipe: the training recipe's AdamW with its schedule and "
                              "weight decay (default); sgd: plain SGD, cheaper to trace")
-    parser.add_argument("--classes", type=_positive, default=1000,
+    parser.add_argument("--classes", type=positive_int, default=1000,
                         help="classifier width in synthetic mode (default 1000)")
     parser.add_argument("--no-training", dest="training", action="store_false",
                         help="skip the training measurement")
     parser.add_argument("--no-inference", dest="inference", action="store_false",
                         help="skip the inference measurement")
-    parser.add_argument("--train-size", type=_positive, default=1024,
+    parser.add_argument("--model", choices=MODELS, default="resnet50",
+                        help="the recipe's model that the pipeline feeds (pipeline mode; "
+                             "default resnet50)")
+    parser.add_argument("--train-size", type=positive_int, default=1024,
                         help="images of the shapes dataset in pipeline mode (default 1024)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the device's dense peak (e.g. 790 for bf16 on an H100/H200): "
@@ -109,9 +115,13 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.image_size < MIN_IMAGE_SIZE:
-        parser.error(f"--image-size must be at least {MIN_IMAGE_SIZE} for ResNet-50 "
-                     f"(it halves the image five times); got {args.image_size}")
+    smallest = MIN_IMAGE_SIZE if args.model == "resnet50" else MIN_CIFAR_IMAGE_SIZE
+    if args.image_size < smallest:
+        parser.error(f"--image-size must be at least {smallest} for {args.model} "
+                     f"(it halves the image {'five times' if smallest > 8 else 'twice'}); "
+                     f"got {args.image_size}")
+    if args.model != "resnet50" and args.mode != "pipeline":
+        parser.error("--model is for --mode pipeline; synthetic mode compares ResNet-50s")
     if not (args.training or args.inference):
         parser.error("--no-training and --no-inference together leave nothing to measure")
     if args.peak_tflops is not None and args.peak_tflops <= 0:
@@ -120,15 +130,6 @@ def main(argv=None):
         parser.error(f"--json {args.json} is a folder; give a file name")
     # With --json -, stdout carries the JSON alone and the table goes to stderr.
     report = sys.stderr if args.json == "-" else sys.stdout
-
-    import keras
-
-    if args.mode == "pipeline" and keras.backend.backend() != "tensorflow":
-        print(f"python -m resnet_lab bench: error: --mode pipeline measures a tf.data "
-              f"pipeline and needs the TensorFlow backend; this is "
-              f"KERAS_BACKEND={keras.backend.backend()} (not available here)",
-              file=sys.stderr)
-        return 2
 
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     run = synthetic if args.mode == "synthetic" else pipeline
@@ -187,56 +188,31 @@ def _cpu_model():
 
 # --- synthetic data, both models --------------------------------------------------------
 
-def classifier(backbone, image_size, classes):
-    """The training recipe's network around a ResNet-50 constructor.
+def compiled_models(names, args, policy, jit_compile, steps_per_execution):
+    """Each named model, built and compiled by the training recipe's ``build_model``.
 
-    As in ``resnet_lab.training``: images in [0, 255], rescaled inside the model, the
-    backbone without its softmax, then a float32 softmax. Only the initial values
-    (the recipe zeroes the last BatchNorm scale of each block) and BatchNorm momentum
-    differ, which cost nothing.
+    Only the backbone differs (``backbone=keras.applications.ResNet50`` for theirs);
+    both start without the recipe's zero-initialised residual branches, whose layer
+    names only our network has, and without augmentation, so that they compute the
+    same graph.
     """
     import keras
 
-    images = keras.Input(shape=(image_size, image_size, 3), name="images")
-    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(images)
-    resnet = backbone(input_tensor=scaled, weights=None, classes=classes,
-                      classifier_activation=None)
-    probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(
-        resnet.output)
-    return keras.Model(images, probabilities, name=f"{resnet.name}_classifier")
-
-
-def compiled_models(names, args, policy, jit_compile, steps_per_execution):
-    """Each named model, built under ``policy`` and compiled with the same settings."""
-    import keras
-
     import resnet_lab
-    from resnet_lab.training import _optimizer
+    from resnet_lab.training import build_model
 
     backbones = {"ours": resnet_lab.ResNet50, "keras": keras.applications.ResNet50}
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
     models, build_seconds = {}, {}
-    try:
-        for name in names:
-            keras.utils.set_random_seed(args.seed)
-            start = time.perf_counter()
-            model = classifier(backbones[name], args.image_size, args.classes)
-            if args.optimizer == "recipe":
-                optimizer = _optimizer(args.batch_size, steps_per_epoch=args.steps,
-                                       epochs=100, learning_rate=None, warmup_epochs=None,
-                                       weight_decay=0.05)
-            else:
-                optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-            model.compile(
-                optimizer=optimizer,
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
-                metrics=["accuracy"], jit_compile=jit_compile,
-                steps_per_execution=steps_per_execution)
-            build_seconds[name] = time.perf_counter() - start
-            models[name] = model
-    finally:
-        keras.config.set_dtype_policy(previous)
+    for name in names:
+        start = time.perf_counter()
+        optimizer = (None if args.optimizer == "recipe"
+                     else keras.optimizers.SGD(0.01, momentum=0.9))
+        models[name] = build_model(
+            args.classes, args.image_size, backbone=backbones[name], batch_size=args.batch_size,
+            steps_per_epoch=args.steps, epochs=100, zero_init_residual=False,
+            precision=policy, steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile, optimizer=optimizer, seed=args.seed)
+        build_seconds[name] = time.perf_counter() - start
     return models, build_seconds
 
 
@@ -319,11 +295,11 @@ def _round_up(value, multiple):
 def _settings(args, steps_hint):
     import keras
 
-    from resnet_lab.training import _steps_per_execution, precision_for_device
+    from resnet_lab.training import choose_steps_per_execution, precision_for_device
 
     policy = precision_for_device() if args.precision == "auto" else args.precision
     jit_compile = {"auto": "auto", "on": True, "off": False}[args.xla]
-    spe = _steps_per_execution(args.steps_per_execution, steps_hint)
+    spe = choose_steps_per_execution(args.steps_per_execution, steps_hint)
     if jit_compile is False and keras.backend.backend() == "jax":
         print("note: --xla off under JAX runs every step eagerly (very slow)", file=sys.stderr)
     return policy, jit_compile, spe
@@ -412,52 +388,66 @@ def synthetic(args):
     }
 
 
-# --- the tf.data pipeline -------------------------------------------------------------
+# --- the input pipeline -------------------------------------------------------------
 
 def pipeline(args):
-    """The shapes pipeline alone, then feeding the recipe's model, then in-memory data."""
+    """The shapes batches alone, the augmentation alone, then both feeding the model."""
     import keras
 
+    from resnet_lab.augment import augmentation
     from resnet_lab.data import load_dataset, pipeline_throughput
     from resnet_lab.training import build_model
 
-    policy, _, spe = _settings(args, args.steps)
-    if args.xla != "auto":
-        print("note: pipeline mode uses the recipe's own XLA setting (--xla ignored)",
-              file=sys.stderr)
-    keras.utils.set_random_seed(args.seed)
+    policy, jit_compile, spe = _settings(args, args.steps)
     start = time.perf_counter()
-    splits = load_dataset("shapes", args.image_size, args.batch_size,
-                          train_size=args.train_size, validation_size=args.batch_size,
-                          seed=args.seed)
-    batches_per_epoch = int(splits.train.cardinality())
-    if batches_per_epoch < 1:
-        raise SystemExit(f"python -m resnet_lab bench: error: --batch-size "
-                         f"{args.batch_size} is larger than --train-size {args.train_size}")
-    train = splits.train.repeat()
-    generate_seconds = time.perf_counter() - start
+    try:
+        splits = load_dataset("shapes", args.image_size, args.batch_size,
+                              train_size=args.train_size, validation_size=args.batch_size,
+                              seed=args.seed)
+    except ValueError as error:
+        raise SystemExit(f"python -m resnet_lab bench: error: {error}") from None
+    load_seconds = time.perf_counter() - start
     steps = _round_up(args.steps, spe)
     warmup = _round_up(args.warmup, spe)
 
-    alone = [pipeline_throughput(train, steps) for _ in range(args.repeats)]
-    model = build_model(len(splits.class_names), args.image_size, batch_size=args.batch_size,
-                        steps_per_epoch=steps, epochs=100, precision=policy,
-                        steps_per_execution=spe, seed=args.seed)
-    source = in_memory_batches(args.batch_size, args.image_size, len(splits.class_names),
-                               args.seed)
-    feeding = lambda: train  # noqa: E731 - the same signature as source
+    host = [pipeline_throughput(splits.train, steps) for _ in range(args.repeats)]
+    augment = augmentation("shift", seed=args.seed)
+    batch = keras.ops.convert_to_tensor(splits.train[0][0])
+    compiled = _compiled_augmentation(augment, jit_compile)
+    keras.ops.convert_to_numpy(compiled(batch))  # traces and compiles
+    on_device = []
+    for _ in range(args.repeats):
+        begin = time.perf_counter()
+        for _ in range(steps):
+            out = compiled(batch)
+        keras.ops.convert_to_numpy(out[:1, :1, :1])  # waits for the device
+        on_device.append(steps * args.batch_size / (time.perf_counter() - begin))
+
+    model = build_model(len(splits.class_names), args.image_size, model=args.model,
+                        batch_size=args.batch_size, steps_per_epoch=steps, epochs=100,
+                        precision=policy,
+                        steps_per_execution=spe, jit_compile=jit_compile,
+                        augmentation="shift", seed=args.seed)
+
+    def feeding():  # the batches, round and round, as fit reads a PyDataset
+        for index in range(10**9):
+            yield splits.train[index % len(splits.train)]
+
+    in_memory = in_memory_batches(args.batch_size, args.image_size, len(splits.class_names),
+                                  args.seed)
     warm = {"pipeline": run_steps(model, "training", feeding, warmup),
-            "in_memory": run_steps(model, "training", source, warmup)}
-    fed, in_memory = [], []
+            "in_memory": run_steps(model, "training", in_memory, warmup)}
+    fed, from_memory = [], []
     for _ in range(args.repeats):  # interleaved, like the synthetic mode
-        for rates, data in ((fed, feeding), (in_memory, source)):
-            rates.append(throughput(model, "training", data, steps, args.batch_size, spe)[0])
+        for rates, source in ((fed, feeding), (from_memory, in_memory)):
+            rates.append(throughput(model, "training", source, steps, args.batch_size, spe)[0])
     median = statistics.median
     return {
         "mode": "pipeline",
+        "model": args.model,
         "dataset": "shapes",
         "train_size": args.train_size,
-        "generate_seconds": round(generate_seconds, 2),
+        "load_seconds": round(load_seconds, 2),
         "precision": model.dtype_policy.name,
         "xla": bool(model.jit_compile),
         "image_size": args.image_size,
@@ -466,13 +456,59 @@ def pipeline(args):
         "warmup_steps": warmup,
         "repeats": args.repeats,
         "steps_per_execution": spe,
-        "pipeline_alone": {"images_per_second": median(alone), "runs": alone},
+        "pipeline_alone": {"images_per_second": median(host), "runs": host},
+        "augmentation_on_device": {"images_per_second": median(on_device), "runs": on_device},
         "training_from_pipeline": {"images_per_second": median(fed), "runs": fed,
                                    "warmup_seconds": round(warm["pipeline"], 2)},
-        "training_in_memory": {"images_per_second": median(in_memory), "runs": in_memory,
+        "training_in_memory": {"images_per_second": median(from_memory),
+                               "runs": from_memory,
                                "warmup_seconds": round(warm["in_memory"], 2)},
-        "ratio_pipeline_to_in_memory": median(fed) / median(in_memory),
+        "ratio_pipeline_to_in_memory": median(fed) / median(from_memory),
+        "ratio_pipeline_alone_to_training": median(host) / median(fed),
+        "notes": "pipeline_alone: the host's batches (uint8, shuffled) with no model; "
+                 "augmentation_on_device: the training augmentation alone, compiled like "
+                 "the model; training_*: the recipe's model with that augmentation inside",
     }
+
+
+def _compiled_augmentation(layer, jit_compile):
+    """The augmentation as one compiled call on the backend, as the training step runs it."""
+    import keras
+
+    def call(images):
+        return layer(images, training=True)
+
+    backend = keras.backend.backend()
+    xla = jit_compile is True or (jit_compile == "auto" and _on_accelerator())
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(call, jit_compile=xla)
+    if backend == "jax":
+        import jax
+
+        state = layer.seed_generator.state
+
+        def stateless(seed, images):  # JAX: the random state goes in and out explicitly
+            with keras.StatelessScope(state_mapping=[(state, seed)]) as scope:
+                out = call(images)
+            return out, scope.get_current_value(state)
+
+        step = jax.jit(stateless)
+
+        def run(images):
+            out, new_state = step(state.value, images)
+            state.assign(new_state)
+            return out
+
+        return run
+    return call
+
+
+def _on_accelerator():
+    from resnet_lab.training import accelerator
+
+    return accelerator()[0] != "cpu"
 
 
 # --- the table ------------------------------------------------------------------------
@@ -492,7 +528,8 @@ def table(results):
     shown = ("keras", {"tensorflow": "tensorflow", "jax": "jax"}.get(results["backend"]))
     frameworks = ", ".join(f"{name} {versions[name]}" for name in shown if versions.get(name))
     lines = [
-        f"ResNet-50 throughput ({results['mode']} data) on {results['device']['kind']}: "
+        f"{'ResNet-50' if results.get('model', 'resnet50') == 'resnet50' else results['model']}"
+        f" throughput ({results['mode']} data) on {results['device']['kind']}: "
         f"{results['device']['name']}",
         f"backend {results['backend']} ({frameworks}), {results['precision']}, "
         f"XLA {'on' if results['xla'] else 'off'}, {results['image_size']}x"
@@ -526,12 +563,16 @@ def table(results):
                              f"{results['peak_tflops']:g} TFLOP/s")
     else:
         lines += [
-            f"{'shapes tf.data pipeline alone':<36}{_rate(results['pipeline_alone']):>28}",
+            f"{'shapes batches alone (host)':<36}{_rate(results['pipeline_alone']):>28}",
+            f"{'augmentation alone (device)':<36}"
+            f"{_rate(results['augmentation_on_device']):>28}",
             f"{'training fed by the pipeline':<36}"
             f"{_rate(results['training_from_pipeline']):>28}",
             f"{'training on in-memory data':<36}{_rate(results['training_in_memory']):>28}",
             f"{'ratio pipeline-fed / in-memory':<36}"
             f"{results['ratio_pipeline_to_in_memory']:>28.3f}",
+            f"{'ratio host batches / training':<36}"
+            f"{results['ratio_pipeline_alone_to_training']:>28.1f}",
         ]
     return "\n".join(lines)
 

@@ -1,17 +1,30 @@
-"""Datasets for training: an offline default, Imagenette and CIFAR-10, as tf.data pipelines.
+"""Datasets for training: an offline default, Imagenette and CIFAR-10, as uint8 batches.
 
-``load_dataset(name, ...)`` returns ``Splits(train, validation, class_names)``: batched,
-cached, prefetched ``tf.data`` pipelines of (float32 images in [0, 255], one-hot
-labels). The model rescales its input itself (see ``resnet_lab.training``).
+``load_dataset(config)`` (or ``load_dataset(name, image_size, batch_size, ...)``) returns
+``Splits(train, validation, class_names)``: two ``keras.utils.PyDataset`` objects that
+give batches of (uint8 images in [0, 255], one-hot float32 labels) to ``model.fit`` on
+every Keras backend, with or without TensorFlow installed. The host only shuffles and
+batches; the random augmentation runs in the model, on the accelerator
+(``resnet_lab.augment``), and the model rescales its input itself.
 
-- ``shapes`` (the default) is generated here, needs no network and no disk, and is
-  the same for the same seed: coloured shapes of 8 kinds on noisy, cluttered
-  backgrounds, drawn at any resolution.
+- ``shapes`` (the default) is generated here, needs no network, and is the same for
+  the same seed: coloured shapes of 8 kinds on noisy, cluttered backgrounds, drawn at
+  any resolution.
 - ``imagenette`` (10 ImageNet classes, 160 px version) and ``cifar10`` are downloaded
   on first use with ``keras.utils.get_file``, checked against their published
   SHA-256, extracted safely (tarfile's ``data`` filter) into a temporary folder that
-  is renamed into place only when complete, and cached under the data folder:
+  is renamed into place only when complete, and kept under the data folder:
   ``$RESNET_LAB_DATA``, else the repository's ``data/``, else ``~/resnet_lab_data``.
+
+Decoded images are cached once per dataset and image size as uint8 ``.npy`` files in
+``DATA/cache/`` (Imagenette decoded with Pillow, CIFAR-10 and the shapes from their
+arrays), written atomically and memory-mapped when read. A file's name holds what it
+was made from (the archive's checksum, or the generator's seed and size), so a new
+source or another size never reads a stale cache.
+
+Shuffling is a pure function of (seed, epoch): batch i of epoch e is the same whichever
+thread builds it and whenever, also after a resume (``training.fit`` tells the batches
+which epoch runs).
 """
 
 import dataclasses
@@ -76,12 +89,13 @@ IMAGENETTE_CLASSES = {
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck"]
 SHAPES_CLASSES = ["circle", "ring", "square", "triangle", "cross", "star", "bar", "crescent"]
-DATASETS = (OFFLINE_DEFAULT, *ARCHIVES)
+DATASETS = (OFFLINE_DEFAULT, *ARCHIVES)  # resnet_lab.config.DATASETS, checked by a test
+SHAPES_VERSION = 1  # part of the cache key: bump it when make_shapes draws differently
 
 
 class Splits(NamedTuple):
-    train: object  # tf.data.Dataset of (images, one-hot labels) batches
-    validation: object
+    train: object  # Batches of (uint8 images, one-hot labels), shuffled per epoch
+    validation: object  # Batches in a fixed order, the last one possibly partial
     class_names: list
 
 
@@ -232,84 +246,212 @@ def _load_cifar10(root=None):
     return train, batch("test_batch")
 
 
-# --- pipelines -----------------------------------------------------------------------
+# --- decoded images, cached ----------------------------------------------------------
+
+def _cached(root, stem, make):
+    """(images, labels) from root/cache/stem.*.npy, made by ``make()`` the first time.
+
+    Both files are written to temporary names and renamed into place, labels first: a
+    kill never leaves a half-written file under the final name. Images are
+    memory-mapped, so a large dataset costs page cache, not process memory.
+    """
+    folder = pathlib.Path(root) / "cache"
+    images_path, labels_path = folder / f"{stem}.images.npy", folder / f"{stem}.labels.npy"
+    if not (images_path.exists() and labels_path.exists()):
+        images, labels = make()
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, array in ((labels_path, labels), (images_path, images)):
+            handle, partial = tempfile.mkstemp(prefix=f".{path.name}-", dir=folder)
+            try:
+                with os.fdopen(handle, "wb") as f:
+                    np.save(f, np.ascontiguousarray(array))
+                os.replace(partial, path)
+            except BaseException:
+                pathlib.Path(partial).unlink(missing_ok=True)
+                raise
+    return np.load(images_path, mmap_mode="r"), np.load(labels_path)
+
+
+def _resize_all(images, image_size):
+    """uint8 images resized to image_size x image_size with Pillow (bilinear)."""
+    if images.shape[1:3] == (image_size, image_size):
+        return images
+    from PIL import Image
+
+    out = np.empty((len(images), image_size, image_size, 3), np.uint8)
+    for i, image in enumerate(images):
+        out[i] = np.asarray(Image.fromarray(image).resize(
+            (image_size, image_size), Image.Resampling.BILINEAR))
+    return out
+
+
+def _decode_folder(folder, image_size):
+    """Every image under folder/<class>/ as a square uint8 array, and its class index.
+
+    The centre square of each image (the largest that fits) is resized to image_size
+    with Pillow, as Imagenette's validation images are usually prepared.
+    """
+    from PIL import Image, ImageOps
+
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    files = [(path, label) for label, name in enumerate(classes)
+             for path in sorted((folder / name).iterdir()) if path.is_file()]
+    images = np.empty((len(files), image_size, image_size, 3), np.uint8)
+    for i, (path, _) in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                images[i] = np.asarray(ImageOps.fit(
+                    image.convert("RGB"), (image_size, image_size),
+                    Image.Resampling.BILINEAR))
+        except OSError as error:
+            raise DatasetUnavailableError(
+                f"Could not decode {path} ({error}). Delete the folder {folder.parent} and "
+                f"run again to download the dataset afresh.") from None
+    return images, np.array([label for _, label in files], "int32"), classes
+
+
+def load_arrays(name=OFFLINE_DEFAULT, image_size=64, *, train_size=4000,
+                validation_size=1000, seed=0, root=None):
+    """((train images, labels), (validation images, labels), class names), all uint8.
+
+    The images are memory-mapped from the cache in ``DATA/cache`` (made on first use).
+    """
+    _check_arguments(name, image_size, 1, train_size, validation_size)
+    root = pathlib.Path(root or data_dir())
+    if name == "shapes":
+        def split(n, split_seed, label):
+            return _cached(root, f"shapes-{label}-{n}-seed{split_seed}-v{SHAPES_VERSION}-"
+                                 f"{image_size}px", lambda: make_shapes(n, image_size,
+                                                                         split_seed))
+
+        return (split(train_size, seed, "train"),
+                split(validation_size, seed + 1_000_003, "validation"), list(SHAPES_CLASSES))
+    key = ARCHIVES[name].sha256[:16]
+    if name == "cifar10":
+        loaded = {}
+
+        def make(index):
+            if not loaded:
+                loaded["splits"] = _load_cifar10(root)
+            images, labels = loaded["splits"][index]
+            return _resize_all(images, image_size), labels
+
+        return (_cached(root, f"cifar10-train-{key}-{image_size}px", lambda: make(0)),
+                _cached(root, f"cifar10-validation-{key}-{image_size}px", lambda: make(1)),
+                list(CIFAR10_CLASSES))
+    folder = download("imagenette", root)
+    wnids = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
+
+    def decoded(split):
+        images, labels, classes = _decode_folder(folder / split, image_size)
+        if classes != wnids:
+            raise DatasetUnavailableError(
+                f"{folder / split} has other classes than {folder / 'train'}; delete "
+                f"{folder.parent} and run again to download it afresh.")
+        return images, labels
+
+    return (_cached(root, f"imagenette-train-{key}-{image_size}px", lambda: decoded("train")),
+            _cached(root, f"imagenette-validation-{key}-{image_size}px",
+                    lambda: decoded("val")),
+            [IMAGENETTE_CLASSES.get(w, w) for w in wnids])
+
+
+# --- batches -------------------------------------------------------------------------
+
+class Batches(keras.utils.PyDataset):
+    """Batches of (uint8 images, one-hot float32 labels) from in-memory or mapped arrays.
+
+    With ``shuffle=True`` each epoch visits the images in the order of
+    ``numpy.random.default_rng((seed, epoch)).permutation`` and drops the last partial
+    batch; otherwise the order is fixed and the last batch may be smaller. Batch i of
+    an epoch depends on nothing else, so any number of worker threads, and a resumed
+    run, see the same batches. ``set_epoch`` chooses the epoch (``training.fit`` calls
+    it at the start of each); ``on_epoch_end`` moves to the next one.
+    """
+
+    def __init__(self, images, labels, num_classes, batch_size, *, shuffle, seed=0,
+                 workers=1):
+        super().__init__(workers=workers, use_multiprocessing=False,
+                         max_queue_size=max(4, 2 * workers))
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+        self.images, self.labels = images, np.asarray(labels)
+        self.num_classes, self.batch_size = num_classes, batch_size
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self._order = (None, None)
+
+    def __len__(self):
+        count = len(self.images)
+        return count // self.batch_size if self.shuffle else -(-count // self.batch_size)
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def order(self):
+        """The image indices in this epoch's order."""
+        epoch, order = self._order
+        if epoch != self.epoch:
+            if self.shuffle:
+                rng = np.random.default_rng((self.seed, self.epoch))
+                order = rng.permutation(len(self.images))
+            else:
+                order = np.arange(len(self.images))
+            self._order = (self.epoch, order)
+        return order
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        chosen = self.order()[index * self.batch_size:(index + 1) * self.batch_size]
+        chosen = np.sort(chosen)  # reads a memory-mapped file in order; the set is the same
+        labels = self.labels[chosen]
+        one_hot = np.zeros((len(chosen), self.num_classes), np.float32)
+        one_hot[np.arange(len(chosen)), labels] = 1
+        return np.asarray(self.images[chosen]), one_hot
+
 
 def augmentation(seed=0):
-    """Random flips and shifts (up to 10% of the size, reflected at the borders)."""
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed + 1),
-    ], name="augmentation")
+    """The augmentation of the shapes and CIFAR-10 runs: random flips and shifts of up to
+    10% (borders reflected), as a layer that acts in training mode only."""
+    from resnet_lab.augment import augmentation as make
+
+    return make("shift", seed=seed)
 
 
 def load_dataset(name=OFFLINE_DEFAULT, image_size=64, batch_size=32, *, train_size=4000,
-                 validation_size=1000, augment=True, seed=0, deterministic=True, root=None):
-    """Train and validation pipelines for a dataset, with its class names.
+                 validation_size=1000, seed=0, root=None, workers=1):
+    """Train and validation batches for a dataset, with its class names.
 
     Arguments:
-        name: "shapes" (offline, generated), "imagenette" or "cifar10".
+        name: "shapes" (offline, generated), "imagenette" or "cifar10"; or a
+            ``resnet_lab.config.RunConfig``, which then gives every other setting.
         image_size: side of the square images the model gets.
-        batch_size: images per batch (the train pipeline drops a last partial batch).
+        batch_size: images per batch (the training batches drop a last partial one).
         train_size, validation_size: number of images, for "shapes" only.
-        augment: random flips and shifts on the training images.
-        seed: seeds the generated data, the shuffling and the augmentation. tf.data
-            combines it with TensorFlow's global seed: for a reproducible run, call
-            ``keras.utils.set_random_seed(seed)`` first (``python -m resnet_lab train``
-            does).
-        deterministic: draw the augmentation's random numbers in order. Random layers
-            in a parallel map race for their seed state, which makes runs differ; the
-            sequential map costs pipeline speed (see ``pipeline_throughput``).
+        seed: seeds the generated data and the shuffling.
         root: the data folder (default: ``data_dir()``).
+        workers: threads that prepare batches ahead of the model (Keras' PyDataset).
     """
-    import tensorflow as tf
+    from resnet_lab.config import RunConfig
 
+    if isinstance(name, RunConfig):
+        config = name
+        name, image_size, batch_size = config.dataset, config.image_size, config.batch_size
+        train_size, validation_size = config.train_size, config.validation_size
+        seed = config.seed
     _check_arguments(name, image_size, batch_size, train_size, validation_size)
-    if name == "shapes":
-        train = make_shapes(train_size, image_size, seed)
-        validation = make_shapes(validation_size, image_size, seed + 1_000_003)
-        class_names = list(SHAPES_CLASSES)
-        train, validation = (tf.data.Dataset.from_tensor_slices(split)
-                             for split in (train, validation))
-    elif name == "cifar10":
-        train, validation = (tf.data.Dataset.from_tensor_slices(split)
-                             for split in _load_cifar10(root))
-        class_names = list(CIFAR10_CLASSES)
-    else:
-        folder = download("imagenette", root)
-        train, validation = (_image_folder(folder / split, image_size)
-                             for split in ("train", "val"))
-        wnids = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
-        class_names = [IMAGENETTE_CLASSES.get(w, w) for w in wnids]
-
-    def prepare(images, labels):
-        images = tf.image.resize(tf.cast(images, "float32"), (image_size, image_size))
-        return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), "uint8"), labels
-
-    def finish(dataset, training):
-        dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).cache()
-        if training:
-            dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size, drop_remainder=training)
-        one_hot = len(class_names)
-        augmenter = augmentation(seed) if (training and augment) else None
-
-        def to_model_input(images, labels):
-            images = tf.cast(images, "float32")
-            if augmenter is not None:
-                images = augmenter(images, training=True)
-            return images, tf.one_hot(labels, one_hot)
-
-        parallel = None if (deterministic and augmenter is not None) else tf.data.AUTOTUNE
-        return dataset.map(to_model_input, num_parallel_calls=parallel).prefetch(
-            tf.data.AUTOTUNE)
-
-    return Splits(finish(train, True), finish(validation, False), class_names)
-
-
-def _image_folder(folder, image_size):
-    return keras.utils.image_dataset_from_directory(
-        folder, labels="inferred", label_mode="int", batch_size=None,
-        image_size=(image_size, image_size), crop_to_aspect_ratio=True, shuffle=False)
+    train, validation, class_names = load_arrays(
+        name, image_size, train_size=train_size, validation_size=validation_size,
+        seed=seed, root=root)
+    if len(train[0]) < batch_size:
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(train[0])} "
+                         f"training images of {name}: not one batch per epoch.")
+    count = len(class_names)
+    return Splits(Batches(*train, count, batch_size, shuffle=True, seed=seed, workers=workers),
+                  Batches(*validation, count, batch_size, shuffle=False), class_names)
 
 
 def _check_arguments(name, image_size, batch_size, train_size, validation_size):
@@ -322,13 +464,18 @@ def _check_arguments(name, image_size, batch_size, train_size, validation_size):
             raise ValueError(f"{label} must be a positive integer; got {value!r}.")
 
 
-def pipeline_throughput(dataset, batches=50):
-    """Images per second the pipeline delivers on its own (after one warm-up pass)."""
+def pipeline_throughput(batches, count=50):
+    """Images per second the host delivers on its own (after one warm-up pass).
+
+    Builds ``count`` batches (wrapping around the epoch), as the training loop asks
+    for them, with no model in the way.
+    """
     import time
 
-    for _ in dataset.take(batches):
-        pass  # fills the cache and warms up the threads
-    count, start = 0, time.perf_counter()
-    for images, _ in dataset.take(batches):
-        count += int(images.shape[0])
-    return count / (time.perf_counter() - start)
+    count = max(1, count)
+    for index in range(min(count, len(batches))):
+        batches[index]  # pages a memory-mapped cache in
+    images, start = 0, time.perf_counter()
+    for index in range(count):
+        images += len(batches[index % len(batches)][0])
+    return images / (time.perf_counter() - start)

@@ -1,27 +1,31 @@
 """python -m resnet_lab train: the training recipe of resnet_lab.training, headless.
 
-Arguments are checked before TensorFlow is imported, so a mistake gets one line and
-exit code 2 at once, not seconds of start-up log first.
+The arguments become one ``resnet_lab.config.RunConfig``, checked before Keras is
+imported, so a mistake gets one line and exit code 2 at once, not seconds of start-up
+log first. The settings are written to ``--out/config.json``; running again with the
+same ``--out`` resumes, and with other settings is refused.
 """
 
 import argparse
+import dataclasses
 import json
 import pathlib
+import re
 import sys
 
-MODELS = ("resnet50", *(f"{kind}{depth}" for kind in ("resnet", "plain")
-                        for depth in (8, 14, 20, 32, 44, 56, 110)))  # see models.cifar_resnet
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-MIN_IMAGE_SIZE = 32  # resnet_lab.models.MIN_INPUT_SIZE, checked by a test
-MIN_CIFAR_IMAGE_SIZE = 8  # resnet_lab.models.CIFAR_MIN_INPUT_SIZE, checked too
-DATASETS = ("shapes", "imagenette", "cifar10")  # resnet_lab.data.DATASETS, checked too
+from resnet_lab.config import DATASETS, MODELS, PRECISIONS, ConfigError, RunConfig, check_run_folder
 
-class _Parser(argparse.ArgumentParser):
+DEFAULTS = RunConfig()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a mistake in one line, with exit code 2."""
+
     def error(self, message):  # one line, exit code 2
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive(text):
+def positive_int(text):
     try:
         value = int(text)
     except ValueError:
@@ -32,32 +36,33 @@ def _positive(text):
 
 
 def _parser():
-    parser = _Parser(prog="python -m resnet_lab train",
+    parser = OneLineParser(prog="python -m resnet_lab train",
                      description="Train ResNet-50, or a CIFAR-style ResNet or plain network, "
                                  "from scratch; re-run with the same --out to resume "
                                  "after an interruption.")
-    parser.add_argument("--dataset", default=DATASETS[0], choices=DATASETS,
+    parser.add_argument("--dataset", default=DEFAULTS.dataset, choices=DATASETS,
                         help="shapes needs no network (default); the others download once")
-    parser.add_argument("--model", default="resnet50", choices=MODELS,
+    parser.add_argument("--model", default=DEFAULTS.model, choices=MODELS,
                         help="resnet50, or a CIFAR-style resnet8..110 / plain8..110")
-    parser.add_argument("--epochs", type=_positive, default=5)
-    parser.add_argument("--image-size", type=_positive, default=32)
-    parser.add_argument("--batch-size", type=_positive, default=32)
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
+    parser.add_argument("--image-size", type=positive_int, default=DEFAULTS.image_size)
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/train"))
-    parser.add_argument("--learning-rate", type=float, default=None,
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate,
                         help="peak learning rate (default 2e-3 x sqrt(batch size / 32), "
                              "at most 4e-3)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
-    parser.add_argument("--train-size", type=_positive, default=4000,
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS.precision)
+    parser.add_argument("--train-size", type=positive_int, default=DEFAULTS.train_size,
                         help="images to generate for --dataset shapes")
-    parser.add_argument("--validation-size", type=_positive, default=1000,
+    parser.add_argument("--validation-size", type=positive_int, default=DEFAULTS.validation_size,
                         help="images to generate for --dataset shapes")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--deterministic", action="store_true",
                         help="bit-identical re-runs with the same seed (TensorFlow op "
                              "determinism; slower, especially on GPUs)")
-    parser.add_argument("--no-augment", action="store_true")
-    parser.add_argument("--label-smoothing", type=float, default=0.1,
+    parser.add_argument("--no-augment", action="store_true",
+                        help="no random crops, shifts or flips in training")
+    parser.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing,
                         help="0 gives the plain cross-entropy loss (lesson 6)")
     parser.add_argument("--no-zero-init", action="store_true",
                         help="keep Keras' initialisation of the last BatchNorm of each "
@@ -66,52 +71,59 @@ def _parser():
     return parser
 
 
+def config_from_arguments(args):
+    """The RunConfig the parsed arguments ask for (ConfigError when out of range)."""
+    names = {field.name for field in dataclasses.fields(RunConfig)}
+    values = {name: value for name, value in vars(args).items() if name in names}
+    return RunConfig(**values, augment=not args.no_augment,
+                     zero_init_residual=not args.no_zero_init)
+
+
+def _as_options(message):
+    """A RunConfig message in the command line's words: batch_size -> --batch-size."""
+    for field in dataclasses.fields(RunConfig):
+        message = re.sub(rf"\b{field.name}\b", "--" + field.name.replace("_", "-"), message)
+    return message.replace(" (or None for the recipe's default)", "").rstrip(".")
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.model == "resnet50" and args.image_size < MIN_IMAGE_SIZE:
-        parser.error(f"--image-size must be at least {MIN_IMAGE_SIZE} for ResNet-50 "
-                     f"(it halves the image five times); got {args.image_size}")
-    if args.image_size < MIN_CIFAR_IMAGE_SIZE:
-        parser.error(f"--image-size must be at least {MIN_CIFAR_IMAGE_SIZE} for "
-                     f"{args.model} (it halves the image twice); got {args.image_size}")
-    if not 0 <= args.label_smoothing < 1:
-        parser.error(f"--label-smoothing must be at least 0 and below 1; got "
-                     f"{args.label_smoothing}")
+    try:
+        config = config_from_arguments(args)
+    except ConfigError as error:
+        parser.error(_as_options(str(error)))
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is a file; give a folder for the run's outputs")
+    try:
+        check_run_folder(config, args.out)
+    except ConfigError as error:
+        parser.error(str(error).rstrip("."))
     import keras
 
     from resnet_lab import data as data_lib
-    from resnet_lab.training import build_model, fit
+    from resnet_lab import training
 
-    keras.utils.set_random_seed(args.seed)
-    if args.deterministic and keras.backend.backend() == "tensorflow":
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
     try:
-        splits = data_lib.load_dataset(
-            args.dataset, args.image_size, args.batch_size, train_size=args.train_size,
-            validation_size=args.validation_size, augment=not args.no_augment,
-            seed=args.seed)
+        splits = data_lib.load_dataset(config)
     except data_lib.DatasetUnavailableError as error:
         print(f"python -m resnet_lab train: error: {error}", file=sys.stderr)
         return 1
-    steps = int(splits.train.cardinality())
-    if steps < 1:
-        parser.error(f"--batch-size {args.batch_size} is larger than the training set")
-    model = build_model(len(splits.class_names), args.image_size, model=args.model,
-                        batch_size=args.batch_size, steps_per_epoch=steps,
-                        epochs=args.epochs, learning_rate=args.learning_rate,
-                        label_smoothing=args.label_smoothing,
-                        zero_init_residual=not args.no_zero_init,
-                        precision=args.precision, seed=args.seed)
-    print(f"training {args.model} on {args.dataset} ({len(splits.class_names)} classes, "
-          f"{steps} steps of {args.batch_size} per epoch) at {args.image_size} px, "
-          f"{model.dtype_policy.name}, output in {args.out}", flush=True)
+    except ValueError as error:  # e.g. a batch larger than a downloaded training set
+        parser.error(str(error).rstrip("."))
+    model = training.build_model_for(config, splits)
+    print(f"training {config.model} on {config.dataset} ({len(splits.class_names)} classes, "
+          f"{len(splits.train)} steps of {config.batch_size} per epoch) at "
+          f"{config.image_size} px, {model.dtype_policy.name}, output in {args.out}",
+          flush=True)
     try:
-        summary = fit(model, splits, args.epochs, args.out, tensorboard=args.tensorboard)
+        summary = training.fit(model, splits, config.epochs, args.out, config=config,
+                               tensorboard=args.tensorboard)
     except FloatingPointError as error:
         print(f"python -m resnet_lab train: error: {error}", file=sys.stderr)
         return 1

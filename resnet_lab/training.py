@@ -2,9 +2,16 @@
 
     python -m resnet_lab train --dataset shapes --epochs 5 --image-size 32 --out runs/shapes
 
-(the command line is resnet_lab/train_cli.py).
+(the command line is resnet_lab/train_cli.py). A run's settings are one
+``resnet_lab.config.RunConfig``: ``train(config, out)`` loads the data, builds the model
+and fits it; ``build_model_for(config, splits)`` and ``fit(..., config=config)`` are the
+steps, for the notebooks.
 
 The recipe, and why:
+
+- **augmentation on the accelerator**, inside the model's training step
+  (``resnet_lab.augment``): a random resized crop and flip for Imagenette, a flip and
+  shift for small images. The host only shuffles and batches, so it keeps up with a GPU.
 
 - **precision** for the device: bfloat16 on A100/L4/H100-class GPUs and TPUs, float16
   on older GPUs (T4, V100), float32 on CPUs; the softmax always in float32.
@@ -24,8 +31,12 @@ The recipe, and why:
   last finished epoch), the best model by validation accuracy (``best.keras``,
   written atomically), a CSV log (one row per finished epoch), optional TensorBoard,
   a NaN guard, and images/second per epoch.
-- **Scale out** with ``tf.distribute``: MirroredStrategy for several GPUs, TPUStrategy
-  on a TPU, the default strategy otherwise.
+- **Scale out**: with TensorFlow, ``tf.distribute`` (MirroredStrategy for several GPUs,
+  TPUStrategy on a TPU); with JAX, ``keras.distribution.DataParallel`` over every
+  visible device when there are several.
+- **Saved models load anywhere**: ``best.keras`` and ``final.keras`` hold the network
+  for inference (no augmentation layer, no optimizer), so ``keras.saving.load_model``
+  reads them with Keras alone; the optimizer's state for resuming is in ``backup/``.
 """
 
 import csv
@@ -39,8 +50,8 @@ import time
 import keras
 import numpy as np
 
+from resnet_lab.config import MODELS, PRECISIONS, ConfigError, check_run_folder
 from resnet_lab.models import CIFAR_MIN_INPUT_SIZE, MIN_INPUT_SIZE, ResNet50, cifar_resnet
-from resnet_lab.train_cli import MODELS, PRECISIONS  # the command line's choices
 
 # --- the device ----------------------------------------------------------------------
 
@@ -79,7 +90,18 @@ def precision_for_device():
 
 
 def choose_strategy():
-    """A tf.distribute strategy for the visible devices (None on other backends)."""
+    """A tf.distribute strategy for the visible devices (None on other backends).
+
+    Under JAX with several devices visible, it sets Keras' distribution to
+    ``keras.distribution.DataParallel`` instead (each batch split over the devices),
+    unless a distribution is set already.
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if len(jax.devices()) > 1 and keras.distribution.distribution() is None:
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
+        return None
     if keras.backend.backend() != "tensorflow":
         return None
     import tensorflow as tf
@@ -100,17 +122,32 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
                 steps_per_epoch=100, epochs=10, learning_rate=None, warmup_epochs=None,
                 label_smoothing=0.1, weight_decay=0.05, bn_momentum=0.9,
                 zero_init_residual=True, precision="auto", steps_per_execution="auto",
+                jit_compile="auto", optimizer=None, augmentation=None, backbone=None,
                 strategy=None, seed=0):
     """Build and compile a model for training from scratch with the recipe above.
 
-    The model takes images with values in [0, 255] (it rescales them itself) and
-    ends with a float32 softmax. ``strategy`` defaults to ``choose_strategy()``.
-    ``zero_init_residual=False`` keeps Keras' default initialisation of every
-    BatchNorm, so a residual network and its plain twin start from the same weights
-    (lesson 6 compares them that way).
+    The model takes images with values in [0, 255] (any numeric dtype; it rescales
+    them itself) and ends with a float32 softmax. ``strategy`` defaults to
+    ``choose_strategy()``. ``zero_init_residual=False`` keeps Keras' default
+    initialisation of every BatchNorm, so a residual network and its plain twin start
+    from the same weights (lesson 6 compares them that way).
+
+    ``augmentation``: None, or "resized_crop" / "shift" (``resnet_lab.augment``): the
+    returned model then applies it first, in training only, around the network for
+    inference, which ``inference_model(model)`` returns. ``backbone``: for
+    ``model="resnet50"``, another constructor with keras.applications' arguments (e.g.
+    ``keras.applications.ResNet50``; ``bench`` compares the two this way).
+    ``optimizer``: None for the recipe's AdamW and schedule, or a Keras optimizer.
+    ``jit_compile``: Keras' "auto" (XLA on GPUs), True or False.
     """
     if model not in MODELS:
         raise ValueError(f"Unknown model {model!r}; choose one of {', '.join(MODELS)}.")
+    if augmentation is not None:
+        from resnet_lab.augment import KINDS
+
+        if augmentation not in KINDS:
+            raise ValueError(f"augmentation must be None or one of {', '.join(KINDS)}; got "
+                             f"{augmentation!r}.")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
     smallest = MIN_INPUT_SIZE if model == "resnet50" else CIFAR_MIN_INPUT_SIZE
@@ -124,26 +161,66 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
     keras.config.set_dtype_policy(policy)
     try:
         with strategy.scope() if strategy is not None else _nullcontext():
-            net = _network(num_classes, image_size, bn_momentum, model, zero_init_residual)
+            net = _network(num_classes, image_size, bn_momentum, model, zero_init_residual,
+                           backbone)
+            if augmentation is not None:
+                from resnet_lab.augment import augmentation as make_augmentation
+
+                images = keras.Input(shape=(image_size, image_size, 3), name="images")
+                augmented = make_augmentation(augmentation, seed=seed)(images)
+                net = keras.Model(images, net(augmented), name=f"{model}_training")
             net.compile(
-                optimizer=_optimizer(batch_size, steps_per_epoch, epochs, learning_rate,
-                                     warmup_epochs, weight_decay),
+                optimizer=optimizer or _optimizer(batch_size, steps_per_epoch, epochs,
+                                                  learning_rate, warmup_epochs, weight_decay),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                 metrics=["accuracy"],
-                jit_compile="auto",
-                steps_per_execution=_steps_per_execution(steps_per_execution,
-                                                         steps_per_epoch),
+                jit_compile=jit_compile,
+                steps_per_execution=choose_steps_per_execution(steps_per_execution,
+                                                               steps_per_epoch),
             )
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return net
 
 
-def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_residual=True):
+def build_model_for(config, splits, **overrides):
+    """``build_model`` with a ``RunConfig``'s settings, for the batches in ``splits``.
+
+    The steps per epoch (for the learning-rate schedule) come from the batches
+    themselves, the rest from the config, so the three can't disagree. ``overrides``
+    are passed on (e.g. ``strategy``).
+    """
+    if splits.train.batch_size != config.batch_size:
+        raise ConfigError(f"the batches hold {splits.train.batch_size} images, the config "
+                          f"says batch_size {config.batch_size}: load them with "
+                          f"data.load_dataset(config).")
+    settings = dict(model=config.model, batch_size=config.batch_size,
+                    steps_per_epoch=len(splits.train), epochs=config.epochs,
+                    learning_rate=config.learning_rate,
+                    label_smoothing=config.label_smoothing,
+                    zero_init_residual=config.zero_init_residual,
+                    precision=config.precision, augmentation=config.augmentation,
+                    seed=config.seed)
+    return build_model(len(splits.class_names), config.image_size, **{**settings, **overrides})
+
+
+def inference_model(model):
+    """The network ``model`` trains, for inference: no augmentation layer, not compiled.
+
+    Its layers (and weights) are the training model's own.
+    """
+    if any(layer.name == "augment" for layer in model.layers):
+        return model.layers[-1]
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
+def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_residual=True,
+             backbone=None):
     images = keras.Input(shape=(image_size, image_size, 3), name="images")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(images)
     if model == "resnet50":
-        net = ResNet50(input_tensor=scaled, classes=num_classes, classifier_activation=None)
+        net = (backbone or ResNet50)(input_tensor=scaled, weights=None, classes=num_classes,
+                                     classifier_activation=None)
         logits, last_bn = net.output, "_branch2c"
     else:  # resnet8 ... plain110: the CIFAR-style networks of lesson 6
         net = cifar_resnet(int(model.removeprefix("resnet").removeprefix("plain")), num_classes,
@@ -159,7 +236,7 @@ def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_r
                 # Zero-init the last BatchNorm of each residual branch: every block
                 # starts as the identity, F(x) = 0 (Goyal et al. 2017), which keeps
                 # the first steps of a deep network stable.
-                layer.gamma.assign(keras.ops.zeros_like(layer.gamma))
+                layer.gamma.assign(np.zeros(layer.gamma.shape, layer.gamma.dtype))
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
     return keras.Model(images, probabilities, name=f"{model}_classifier")
 
@@ -201,7 +278,8 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
-def _steps_per_execution(value, steps_per_epoch):
+def choose_steps_per_execution(value, steps_per_epoch):
+    """Training steps per compiled call: ``value``, or the recipe's choice for "auto"."""
     if value != "auto":
         return int(value)
     # Several steps per call hide the per-step launch cost on accelerators; on CPUs
@@ -220,7 +298,8 @@ class _nullcontext:
 # --- callbacks -----------------------------------------------------------------------
 
 class ThroughputAndLearningRate(keras.callbacks.Callback):
-    """Adds images_per_second (training steps only) and learning_rate to the epoch logs."""
+    """Adds images_per_second (training steps only), epoch_seconds (validation included)
+    and learning_rate to the epoch logs."""
 
     def __init__(self, batch_size):
         super().__init__()
@@ -240,6 +319,7 @@ class ThroughputAndLearningRate(keras.callbacks.Callback):
         seconds = self._train_seconds or (time.perf_counter() - self._start)
         if logs is not None:
             logs["images_per_second"] = self._steps * self.batch_size / seconds
+            logs["epoch_seconds"] = time.perf_counter() - self._start
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(
                 self.model.optimizer.learning_rate))
 
@@ -296,30 +376,69 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
 
 def save_atomically(model, path):
+    """Save ``inference_model(model)`` to path, through a temporary file."""
     path = pathlib.Path(path)
     partial = path.with_name(path.stem + ".partial.keras")
-    model.save(partial)
+    inference_model(model).save(partial)
     os.replace(partial, path)
+
+
+class _EpochOfBatches(keras.callbacks.Callback):
+    """Tells batches with ``set_epoch`` (data.Batches) which epoch runs: a resumed run
+    shuffles as the uninterrupted one would."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
 
 
 # --- fit -----------------------------------------------------------------------------
 
-def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto", callbacks=()):
+def train(config, out_dir, *, root=None, tensorboard=False, verbose="auto", callbacks=()):
+    """A whole run from its settings: load the data, build the model, fit; the summary.
+
+    Refuses (``ConfigError``) an ``out_dir`` that holds a run with other settings before
+    it loads anything.
+    """
+    from resnet_lab import data
+
+    check_run_folder(config, out_dir)
+    splits = data.load_dataset(config, root=root)
+    model = build_model_for(config, splits)
+    return fit(model, splits, config.epochs, out_dir, config=config, tensorboard=tensorboard,
+               verbose=verbose, callbacks=callbacks)
+
+
+def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbose="auto",
+        callbacks=()):
     """Train with the recipe's callbacks; resume if ``out_dir`` holds an earlier run.
 
     Writes to ``out_dir``: history.csv (one row per finished epoch), best.keras,
-    final.keras, curves.png, summary.json, and backup/ (the resume point). Returns the
+    final.keras (the network for inference, see ``inference_model``), curves.png,
+    summary.json, config.json (with ``config``, a RunConfig: a folder that holds a run
+    with other settings is refused), and backup/ (the resume point). Returns the
     summary as a dict; ``read_history(out_dir)`` gives the per-epoch history.
     ``verbose``: Keras' 0, 1 (progress bar) or 2 (a line per epoch), "auto" (a bar on a
     terminal), or "epochs" (a short line per epoch without timings). ``callbacks`` are
     added after the recipe's own.
     """
     out = pathlib.Path(out_dir)
+    if config is not None:
+        if config.epochs != epochs:
+            raise ConfigError(f"fit was asked for {epochs} epochs, the config says "
+                              f"{config.epochs}.")
+        check_run_folder(config, out)
     out.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        config.save(out / "config.json")
     history_path = out / "history.csv"
     _discard_unreadable_backup(out / "backup")
     resumed_at = _reconcile_history(out)
-    batch_size = int(next(iter(splits.train))[0].shape[0])
+    batch_size = getattr(splits.train, "batch_size", None) or int(
+        next(iter(splits.train))[0].shape[0])
     extra_callbacks, callbacks = list(callbacks), [
         NanGuard(),
         ThroughputAndLearningRate(batch_size),
@@ -330,6 +449,8 @@ def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto", ca
                                          delete_checkpoint=False),
         BestModelCheckpoint(out / "best.keras", best=_best_so_far(history_path)),
     ]
+    if hasattr(splits.train, "set_epoch"):
+        callbacks.insert(0, _EpochOfBatches(splits.train))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
     callbacks.extend(extra_callbacks)
@@ -340,7 +461,7 @@ def fit(model, splits, epochs, out_dir, *, tensorboard=False, verbose="auto", ca
         verbose = 1 if sys.stdout.isatty() else 2
     start = time.perf_counter()
     model.fit(splits.train, validation_data=splits.validation, epochs=epochs,
-              callbacks=callbacks, verbose=verbose, shuffle=False)  # tf.data shuffles
+              callbacks=callbacks, verbose=verbose, shuffle=False)  # the batches shuffle
     seconds = time.perf_counter() - start
     save_atomically(model, out / "final.keras")
     history = read_history(out)
@@ -416,6 +537,8 @@ def _summary(model, history, epochs, batch_size, seconds, resumed_at):
     kind, device, _ = accelerator()
     rates = history.get("images_per_second", [])
     steady = rates[1:] or rates  # the first epoch includes tracing/compilation
+    epoch_seconds = history.get("epoch_seconds", [])
+    steady_seconds = epoch_seconds[1:] or epoch_seconds
     accuracy = history.get("val_accuracy", [])
     return {
         "epochs_finished": len(history["epoch"]),
@@ -425,13 +548,28 @@ def _summary(model, history, epochs, batch_size, seconds, resumed_at):
         "final_val_accuracy": accuracy[-1] if accuracy else None,
         "final_accuracy": (history.get("accuracy") or [None])[-1],
         "images_per_second": float(np.median(steady)) if steady else None,
+        "step_ms": 1000 * batch_size / float(np.median(steady)) if steady else None,
+        "epoch_seconds": float(np.median(steady_seconds)) if steady_seconds else None,
+        "first_epoch_seconds": epoch_seconds[0] if epoch_seconds else None,
         "seconds_this_run": round(seconds, 1),
         "batch_size": batch_size,
         "precision": model.dtype_policy.name,
         "device": f"{kind}: {device}",
+        "replicas": replicas(model),
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
     }
+
+
+def replicas(model):
+    """How many devices share each batch: tf.distribute replicas, or JAX's data-parallel
+    devices."""
+    if keras.backend.backend() == "tensorflow":
+        return int(model.distribute_strategy.num_replicas_in_sync)
+    distribution = keras.distribution.distribution()
+    if isinstance(distribution, keras.distribution.DataParallel):
+        return int(np.prod(distribution.device_mesh.shape))
+    return 1
 
 
 def _write_json_atomically(path, value):

@@ -4,6 +4,7 @@ The GPU machine the benchmarks use has JAX and no TensorFlow, so this matters.
 """
 
 import ast
+import json
 import os
 import pathlib
 import subprocess
@@ -47,3 +48,44 @@ def test_model_tests_pass_under_the_jax_backend():
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "backend jax" in result.stdout, result.stdout[:500]
     assert " passed" in summary and "skipped" not in summary, summary
+
+
+BLOCK_TENSORFLOW = """
+import sys
+
+class NoTensorFlow:  # as if TensorFlow were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoTensorFlow())
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="checks the JAX path from the TensorFlow run")
+def test_train_runs_under_jax_without_tensorflow_on_two_devices(tmp_path):
+    """The whole training path (data, augmentation, recipe, checkpoints, resume files)
+    under KERAS_BACKEND=jax where TensorFlow cannot be imported, split over two devices
+    by keras.distribution.DataParallel."""
+    pytest.importorskip("jax")
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               RESNET_LAB_DATA=str(tmp_path / "data"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "run"
+    script = (f"import runpy, sys\n"
+              f"sys.argv = ['resnet_lab', 'train', '--model', 'resnet8', '--image-size', '16',"
+              f" '--batch-size', '16', '--train-size', '64', '--validation-size', '32',"
+              f" '--epochs', '2', '--out', {str(out)!r}]\n"
+              f"try:\n    runpy.run_module('resnet_lab', run_name='__main__')\n"
+              f"finally:\n    print('tensorflow imported:', 'tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tensorflow imported: False" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["backend"] == "jax" and summary["replicas"] == 2
+    assert summary["epochs_finished"] == 2
+    assert all((out / name).exists() for name in ("best.keras", "config.json", "curves.png"))

@@ -11,7 +11,7 @@ import sys
 import keras
 import pytest
 
-from resnet_lab import bench
+from resnet_lab import bench, training
 
 # The smallest run that still goes through every part: 32x32 (ResNet-50's minimum),
 # batch 2, one round. Tracing a training step of ResNet-50 with the recipe's AdamW
@@ -34,8 +34,9 @@ def check_record(record, phases, models):
     assert record["device"]["kind"] in ("cpu", "gpu", "tpu") and record["device"]["name"]
     assert record["backend"] == keras.backend.backend()
     assert record["versions"]["keras"] == keras.__version__
-    assert record["precision"] == "float32"  # the recipe's choice on a CPU
-    assert record["xla"] is False
+    assert record["precision"] == training.precision_for_device()  # the recipe's choice
+    assert record["xla"] is (training.accelerator()[0] != "cpu"
+                             or keras.backend.backend() == "jax")  # Keras' "auto"
     assert (record["image_size"], record["batch_size"], record["steps"]) == (32, 2, 2)
     assert record["command"].startswith("python -m resnet_lab bench")
     assert set(record["models"]) == set(models)
@@ -80,6 +81,7 @@ def cli(*args):
     ["--precision", "float64"],
     ["--no-training", "--no-inference"],
     ["--mode", "video"],
+    ["--model", "resnet8"],  # synthetic mode compares ResNet-50s
 ])
 def test_bad_arguments_get_one_line_and_exit_code_2(args):
     result = cli(*args)
@@ -89,13 +91,16 @@ def test_bad_arguments_get_one_line_and_exit_code_2(args):
     assert result.stdout == ""
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="checks the other backends from the TensorFlow run")
-def test_pipeline_mode_says_it_is_not_available_without_tensorflow():
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-m", "resnet_lab", "bench", "--mode", "pipeline"],
-                            capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 2
-    assert "needs the TensorFlow backend" in result.stderr
-    assert "not available" in result.stderr.splitlines()[-1]
+def test_pipeline_mode_measures_the_host_the_augmentation_and_training_fed_by_them(capsys):
+    assert bench.main(["--mode", "pipeline", "--model", "resnet8", "--image-size", "16",
+                       "--batch-size", "8", "--steps", "2", "--warmup", "1", "--repeats", "1",
+                       "--train-size", "32", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert record["mode"] == "pipeline" and record["model"] == "resnet8"
+    for part in ("pipeline_alone", "augmentation_on_device", "training_from_pipeline",
+                 "training_in_memory"):
+        assert record[part]["images_per_second"] > 0, part
+    assert record["ratio_pipeline_alone_to_training"] > 0
+    assert "shapes batches alone (host)" in captured.err
+    assert "augmentation alone (device)" in captured.err

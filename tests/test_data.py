@@ -49,32 +49,69 @@ def test_shapes_class_is_visible_in_the_pixels():
     assert accuracy > 0.2  # chance is 0.125
 
 
-def test_load_dataset_gives_batched_one_hot_pipelines():
+@pytest.fixture(autouse=True)
+def data_folder(tmp_path, monkeypatch):
+    """Each test caches into its own folder."""
+    monkeypatch.setenv(data.DATA_VARIABLE, str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_load_dataset_gives_batches_of_uint8_images_and_one_hot_labels():
     splits = load_dataset("shapes", image_size=32, batch_size=8, train_size=40,
                           validation_size=20)
     train, validation, class_names = splits
     assert class_names == data.SHAPES_CLASSES
-    images, labels = next(iter(train))
-    assert tuple(images.shape) == (8, 32, 32, 3) and str(images.dtype) == "<dtype: 'float32'>"
-    assert tuple(labels.shape) == (8, 8) and float(labels.numpy().sum()) == 8.0
-    assert int(train.cardinality()) == 5  # 40 / 8, a last partial batch dropped
-    assert sum(int(x.shape[0]) for x, _ in validation) == 20  # validation keeps all
-    assert 0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 255
+    images, labels = train[0]
+    assert images.shape == (8, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.shape == (8, 8) and labels.dtype == np.float32 and labels.sum() == 8.0
+    assert len(train) == 5  # 40 / 8
+    assert len(validation) == 3 and sum(len(x) for x, _ in validation) == 20  # keeps all
+    generated, generated_labels = make_shapes(40, 32, seed=0)
+    order = np.sort(train.order()[:8])  # the images are the generated ones, unaugmented
+    assert np.array_equal(images, generated[order])
+    assert np.array_equal(labels.argmax(1), generated_labels[order])
 
 
-def test_validation_is_the_same_every_time_and_training_is_augmented():
-    splits = load_dataset("shapes", image_size=32, batch_size=10, train_size=10,
-                          validation_size=10, seed=5)
-    first = [x.numpy() for x, _ in splits.validation]
-    again = [x.numpy() for x, _ in splits.validation]
-    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
-    plain = load_dataset("shapes", 32, 10, train_size=10, validation_size=10, seed=5,
-                         augment=False)
-    epoch_1 = next(iter(splits.train))[0].numpy()
-    epoch_2 = next(iter(splits.train))[0].numpy()
-    assert not np.array_equal(epoch_1, epoch_2)
-    assert not np.array_equal(np.sort(epoch_1.ravel()), np.sort(
-        next(iter(plain.train))[0].numpy().ravel()))
+def test_shuffling_depends_only_on_the_seed_and_the_epoch():
+    def batches(seed=5, epoch=0, backwards=False):
+        train = load_dataset("shapes", 32, 8, train_size=40, validation_size=8, seed=seed,
+                             workers=2).train
+        train.set_epoch(epoch)
+        indices = range(len(train) - 1, -1, -1) if backwards else range(len(train))
+        found = {i: train[i][1].argmax(1) for i in indices}
+        return [found[i] for i in range(len(train))]
+
+    first = batches()
+    assert all(np.array_equal(a, b) for a, b in zip(first, batches(backwards=True), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, batches(epoch=1), strict=True))
+    train = load_dataset("shapes", 32, 8, train_size=40, validation_size=8, seed=5).train
+    train.on_epoch_end()  # as Keras calls it: the next epoch's order
+    assert train.epoch == 1
+    assert all(np.array_equal(train[i][1].argmax(1), labels)
+               for i, labels in enumerate(batches(epoch=1)))
+    with pytest.raises(IndexError):
+        train[len(train)]
+
+
+def test_the_decoded_images_are_cached_once_and_memory_mapped(data_folder):
+    (train, _), _, _ = data.load_arrays("shapes", 24, train_size=30, validation_size=10)
+    files = sorted(p.name for p in (data_folder / "cache").iterdir())
+    assert len(files) == 4 and not [f for f in files if f.startswith(".")]  # no partials
+    assert isinstance(train, np.memmap) and train.shape == (30, 24, 24, 3)
+    data.load_arrays("shapes", 24, train_size=30, validation_size=10)  # read, not made
+    assert sorted(p.name for p in (data_folder / "cache").iterdir()) == files
+    data.load_arrays("shapes", 32, train_size=30, validation_size=10)  # another size
+    assert len(list((data_folder / "cache").iterdir())) == 8
+
+
+def test_an_interrupted_cache_write_leaves_no_file(data_folder, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data.np, "save", broken)
+    with pytest.raises(KeyboardInterrupt):
+        data.load_arrays("shapes", 16, train_size=10, validation_size=10)
+    assert list((data_folder / "cache").iterdir()) == []
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -156,8 +193,10 @@ def test_imagenette_is_downloaded_verified_extracted_and_cached(served):
     splits = load_dataset("imagenette", image_size=32, batch_size=2)
     assert splits.class_names == ["tench", "parachute"]
     assert sum(int(x.shape[0]) for x, _ in splits.validation) == 4
-    assert int(splits.train.cardinality()) == 3
-    assert leftovers(root) == ["imagenette"]
+    assert len(splits.train) == 3
+    images, labels = data.load_arrays("imagenette", 32)[1]  # decoded with Pillow
+    assert images.shape == (4, 32, 32, 3) and list(labels) == [0, 0, 1, 1]
+    assert leftovers(root) == ["cache", "imagenette"]
     assert (root / "imagenette" / ".complete").exists()
     # Cached: works again with the file gone from the server.
     (root.parent / "site" / "imagenette2-160.tgz").unlink()
@@ -221,12 +260,14 @@ def test_cifar10_batches_are_parsed_into_images_and_labels(served):
     raw = pickle.loads(members["cifar-10-batches-py/test_batch"])[b"data"]
     assert x_test[0, 0, 1, 2] == raw[0, 2 * 1024 + 1]
     splits = load_dataset("cifar10", image_size=32, batch_size=4)
-    assert splits.class_names[0] == "airplane" and int(splits.train.cardinality()) == 5
+    assert splits.class_names[0] == "airplane" and len(splits.train) == 5
+    resized = data.load_arrays("cifar10", 40)[1][0]  # resized with Pillow, cached apart
+    assert resized.shape == (6, 40, 40, 3)
 
 
 def test_pipeline_throughput_is_measured_in_images_per_second():
     splits = load_dataset("shapes", 32, 8, train_size=32, validation_size=8)
-    rate = data.pipeline_throughput(splits.train, batches=4)
+    rate = data.pipeline_throughput(splits.train, 6)  # wraps around the 4 batches
     assert rate > 0
 
 

@@ -21,14 +21,13 @@ TINY = dict(image_size=32, batch_size=8, train_size=32, validation_size=16)
 
 
 def tiny_splits(seed=0):
-    keras.utils.set_random_seed(seed)  # tf.data's shuffle also depends on the global seed
     return load_dataset("shapes", TINY["image_size"], TINY["batch_size"], seed=seed,
                         train_size=TINY["train_size"], validation_size=TINY["validation_size"])
 
 
 def tiny_model(splits, epochs=2, **kwargs):
     return training.build_model(len(splits.class_names), 32, batch_size=8,
-                                steps_per_epoch=int(splits.train.cardinality()),
+                                steps_per_epoch=len(splits.train),
                                 epochs=epochs, **kwargs)
 
 
@@ -135,16 +134,27 @@ def test_the_same_seed_gives_the_same_training(finished_run, tmp_path):
     assert first["loss"] == again["loss"] and first["val_loss"] == again["val_loss"]
 
 
-def test_a_nan_loss_stops_training_with_advice(tmp_path):
-    import tensorflow as tf
+class Poisoned(keras.utils.PyDataset):
+    """The training batches with every pixel NaN."""
 
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        images, labels = self.batches[index]
+        return images.astype("float32") * np.nan, labels
+
+
+def test_a_nan_loss_stops_training_with_advice(tmp_path):
     splits = tiny_splits()
-    poisoned = splits.train.map(lambda x, y: (x * np.nan, y))
     model = tiny_model(splits, model="resnet8")
     with pytest.raises(FloatingPointError, match="learning rate"):
-        training.fit(model, splits._replace(train=poisoned), epochs=1, out_dir=tmp_path,
-                     verbose=0)
-    assert isinstance(poisoned, tf.data.Dataset)
+        training.fit(model, splits._replace(train=Poisoned(splits.train)), epochs=1,
+                     out_dir=tmp_path, verbose=0)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -154,6 +164,11 @@ def test_a_nan_loss_stops_training_with_advice(tmp_path):
     (["--label-smoothing", "1"], "--label-smoothing must be at least 0 and below 1"),
     (["--batch-size", "0"], "must be at least 1"),
     (["--epochs", "two"], "expected a whole number"),
+    (["--learning-rate", "0"], "--learning-rate must be a positive number; got 0.0"),
+    (["--learning-rate=-0.1"], "--learning-rate must be a positive number"),
+    (["--seed", "-1"], "--seed must be a whole number, 0 or more; got -1"),
+    (["--batch-size", "64", "--train-size", "32"],
+     "--batch-size 64 is larger than --train-size 32"),
 ])
 def test_bad_arguments_get_one_line_and_exit_code_2(args, message):
     result = cli(*args, "--out", "unused")
@@ -220,12 +235,41 @@ def test_two_replicas_train_together_with_mirrored_strategy(tmp_path):
     assert np.isfinite(training.read_history(pathlib.Path(tmp_path))["loss"][0])
 
 
-def test_the_command_line_knows_the_same_datasets_and_sizes_as_the_package():
-    from resnet_lab import data, models, train_cli
+def test_the_config_knows_the_same_datasets_and_sizes_as_the_package():
+    from resnet_lab import augment, config, data, models
 
-    assert train_cli.DATASETS == data.DATASETS
-    assert train_cli.MIN_IMAGE_SIZE == models.MIN_INPUT_SIZE
-    assert train_cli.MIN_CIFAR_IMAGE_SIZE == models.CIFAR_MIN_INPUT_SIZE
+    assert config.DATASETS == data.DATASETS
+    assert config.MIN_IMAGE_SIZE == models.MIN_INPUT_SIZE
+    assert config.MIN_CIFAR_IMAGE_SIZE == models.CIFAR_MIN_INPUT_SIZE
+    assert set(config.AUGMENTATIONS) == set(config.DATASETS)
+    assert set(config.AUGMENTATIONS.values()) <= set(augment.KINDS)
+
+
+def test_a_run_folder_with_other_settings_is_refused_in_one_line(finished_run):
+    out, _ = finished_run
+    settings = json.loads((out / "config.json").read_text())
+    assert settings["model"] == "resnet8" and settings["epochs"] == 2
+    changed = [arg if arg != "2" else "3" for arg in TINY_ARGS]  # --epochs 3
+    result = cli(*changed, *SMALL, "--out", str(out))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "holds a run with other settings (epochs 2 there, 3 here)" in result.stderr
+    assert training.read_history(out)["epoch"] == [0, 1]  # nothing was touched
+
+
+def test_a_saved_model_loads_in_a_fresh_process_without_resnet_lab(finished_run):
+    out, _ = finished_run
+    script = textwrap.dedent(f"""
+        import sys
+        import keras
+        import numpy as np
+        model = keras.saving.load_model({str(out / "best.keras")!r})
+        probabilities = model.predict(np.zeros((2, 32, 32, 3), "uint8"), verbose=0)
+        print(probabilities.shape, "resnet_lab" in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=out, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["(2,", "8)", "False"]
 
 
 def test_a_backup_cut_off_during_its_first_write_is_discarded(tmp_path, capsys):
