@@ -63,7 +63,7 @@ course: setup
 	$(BIN)/python -m resnet_lab course build --out build/course
 
 # make bench: ResNet-50 throughput on this machine, ours next to keras.applications
-# (benchmarks/README.md; the GPU figures come from benchmarks/gpu_h100.sh).
+# (benchmarks/README.md; benchmarks/gpu_measure.py measures a GPU in one call).
 BENCH_ARGS ?= --image-size 64 --batch-size 8 --steps 20 --warmup 2 --repeats 3
 .PHONY: bench
 bench: setup

@@ -50,7 +50,7 @@ FULL = {
 }
 TINY = {
     "bench": ["--image-size", "32", "--batch-size", "2", "--steps", "2", "--warmup", "1",
-              "--repeats", "1", "--classes", "10", "--optimizer", "sgd", "--no-inference"],
+              "--repeats", "1", "--classes", "10", "--optimizer", "sgd", "--models", "ours"],
     "pipeline": ["--mode", "pipeline", "--model", "resnet8", "--image-size", "16",
                  "--batch-size", "8", "--steps", "2", "--warmup", "1", "--repeats", "1",
                  "--train-size", "64"],

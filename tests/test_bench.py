@@ -5,6 +5,7 @@ A benchmark, not a test of speed: nothing here asserts a timing.
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -104,3 +105,33 @@ def test_pipeline_mode_measures_the_host_the_augmentation_and_training_fed_by_th
     assert record["ratio_pipeline_alone_to_training"] > 0
     assert "shapes batches alone (host)" in captured.err
     assert "augmentation alone (device)" in captured.err
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="checks the JAX path from the TensorFlow run")
+def test_the_gpu_measurement_runs_end_to_end_under_jax_without_tensorflow(tmp_path):
+    """benchmarks/gpu_measure.py --tiny: the GPU script's three steps at CPU sizes, where
+    TensorFlow cannot be imported, as on a GPU machine with JAX only."""
+    pytest.importorskip("jax")
+    from test_backends import BLOCK_TENSORFLOW
+
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu_measure.py"
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(tmp_path),
+               RESNET_LAB_DATA=str(tmp_path / "data"))
+    out = tmp_path / "gpu"
+    result = subprocess.run([sys.executable, str(script), "--tiny", "--out", str(out)],
+                            env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    report = json.loads((out / "gpu_measure.json").read_text())
+    assert report["device"]["kind"] == "cpu" and report["versions"]["keras"]
+    assert report["bench"]["results"]["backend"] == "jax"
+    assert report["bench"]["results"]["models"]["ours"]["training"]["images_per_second"] > 0
+    assert report["pipeline"]["results"]["augmentation_on_device"]["images_per_second"] > 0
+    summary = report["train"]["summary"]
+    assert summary["epochs_finished"] == 2 and summary["backend"] == "jax"
+    assert summary["step_ms"] > 0 and summary["epoch_seconds"] > 0
+    assert 0 <= summary["final_val_accuracy"] <= 1
+    assert len(report["train"]["history"]["val_accuracy"]) == 2
+    assert "tensorflow" not in (out / "train.log").read_text().lower()
+    assert "train: " in result.stdout  # the printed summary
