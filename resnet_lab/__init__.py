@@ -2,7 +2,8 @@
 
 Layers, bottom to top: ``blocks`` (identity and convolutional blocks), ``models``
 (ResNet-50 built from them), ``weights`` (name-mapped weight transfer and the
-ImageNet weights), ``data`` and ``training`` (datasets and the training recipe).
+ImageNet weights), ``config`` (a run's settings), ``data`` (cached datasets in
+batches), ``augment`` (augmentation on the accelerator) and ``training`` (the recipe).
 Beside them, for the lessons: ``env`` (profile, versions), ``summary`` (tables),
 ``plotting``, ``analysis`` (gradients), ``checks`` (exercise feedback), ``student``
 (student notebooks) and ``course`` (running the notebooks headless).

@@ -16,10 +16,11 @@ XLA on TensorFlow and JAX alike. Borders that a shift uncovers are filled by
 reflection. Called with ``training=False`` (validation, ``predict``) it returns the
 images unchanged.
 
-Randomness comes from a ``keras.random.SeedGenerator``, part of the layer's state: the
-k-th training step draws from ``(seed, k)``, in the compiled step itself, whatever the
-host pipeline's threads do; ``BackupAndRestore`` saves and restores that state with the
-weights.
+Randomness comes from a ``keras.random.SeedGenerator`` whose state is ``(seed, k)``:
+the k-th training step (k = epoch x steps per epoch + step) draws from it, in the
+compiled step itself, whatever the host pipeline's threads do. The layer saves that
+state with the weights (Keras leaves seed generators out of weight files), so a run
+that ``BackupAndRestore`` resumes draws what the uninterrupted run would have.
 """
 
 import math
@@ -91,6 +92,13 @@ class RandomCropFlip(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def save_own_variables(self, store):
+        store["seed_generator_state"] = keras.ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        if "seed_generator_state" in store.keys():  # files written before it was saved
+            self.seed_generator.state.assign(store["seed_generator_state"])
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "ratio": self.ratio,

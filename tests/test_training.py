@@ -224,7 +224,8 @@ def test_two_replicas_train_together_with_mirrored_strategy(tmp_path):
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         splits = load_dataset("shapes", 32, 8, train_size=32, validation_size=16)
         model = training.build_model(8, 32, batch_size=8, steps_per_epoch=4, epochs=1,
-                                     strategy=strategy, model="resnet8")
+                                     strategy=strategy, model="resnet8",
+                                     augmentation="shift")
         summary = training.fit(model, splits, 1, {str(tmp_path)!r}, verbose=0)
         print("replicas", strategy.num_replicas_in_sync, "finished", summary["epochs_finished"])
     """)
@@ -270,6 +271,31 @@ def test_a_saved_model_loads_in_a_fresh_process_without_resnet_lab(finished_run)
                             timeout=300, cwd=out, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["(2,", "8)", "False"]
+
+
+class StopAfterFirstEpoch(keras.callbacks.Callback):
+    """An interruption at a known point: after epoch 1's backup, before epoch 2."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+
+def test_a_resumed_run_sees_the_same_batches_and_augmentation_as_an_uninterrupted_one(
+        tmp_path):
+    from resnet_lab.config import RunConfig
+
+    config = RunConfig(model="resnet8", image_size=16, batch_size=8, epochs=2,
+                       train_size=32, validation_size=16, seed=3)
+    whole = training.train(config, tmp_path / "whole", root=tmp_path / "data", verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, tmp_path / "cut", root=tmp_path / "data", verbose=0,
+                       callbacks=[StopAfterFirstEpoch()])
+    resumed = training.train(config, tmp_path / "cut", root=tmp_path / "data", verbose=0)
+    assert resumed["resumed_at_epoch"] == 1 and whole["resumed_at_epoch"] == 0
+    first, again = (training.read_history(tmp_path / name) for name in ("whole", "cut"))
+    assert again["epoch"] == [0, 1]
+    np.testing.assert_allclose(again["loss"], first["loss"], rtol=1e-5)
+    np.testing.assert_allclose(again["val_loss"], first["val_loss"], rtol=1e-5)
 
 
 def test_a_backup_cut_off_during_its_first_write_is_discarded(tmp_path, capsys):
