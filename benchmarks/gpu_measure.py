@@ -6,8 +6,10 @@ needed):
     python benchmarks/gpu_measure.py --out runs/gpu
 
 It runs, each step as its own process with a time limit, all within --deadline seconds
-(default 450, under 8 minutes):
+(default 470, under 8 minutes):
 
+0. the generated shapes at 128x128, made once into the data cache (``data/cache``), so
+   that the timed steps below read them instead of drawing them;
 1. ``python -m resnet_lab bench`` at 224x224 in mixed_bfloat16 with XLA: our ResNet-50
    and keras.applications' side by side, training and inference;
 2. ``python -m resnet_lab bench --mode pipeline`` at 128x128: the host's batches alone,
@@ -20,8 +22,8 @@ and writes one JSON, ``OUT/gpu_measure.json``: images per second, step time, tim
 epoch, validation accuracy in inference mode, the device, the versions and the exact
 commands. ``--tiny`` runs the same steps at sizes a CPU finishes in a minute or two (the
 test suite does that). Where Keras is missing (a bare machine), ``--wheels DIR``
-installs the wheels in DIR (Keras and its pure-Python dependencies) first, into a
-temporary folder, without touching the machine's packages.
+installs the wheels in DIR (Keras and the dependencies the machine lacks, built for its
+Python) first, into a temporary folder, without touching the machine's packages.
 """
 
 import argparse
@@ -37,18 +39,20 @@ import time
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 FULL = {
+    "data": {"image_size": 128, "train_size": 10240, "validation_size": 1024},
     "bench": ["--image-size", "224", "--batch-size", "256", "--precision", "mixed_bfloat16",
-              "--xla", "on", "--steps", "48", "--warmup", "16", "--repeats", "3",
+              "--xla", "on", "--steps", "32", "--warmup", "16", "--repeats", "2",
               "--peak-tflops", "790"],
     "pipeline": ["--mode", "pipeline", "--image-size", "128", "--batch-size", "256",
                  "--precision", "mixed_bfloat16", "--xla", "on", "--steps", "32",
-                 "--warmup", "16", "--repeats", "2", "--train-size", "8192"],
+                 "--warmup", "16", "--repeats", "2", "--train-size", "10240"],
     "train": ["--model", "resnet50", "--dataset", "shapes", "--image-size", "128",
-              "--batch-size", "256", "--epochs", "4", "--train-size", "25600",
-              "--validation-size", "2560", "--precision", "mixed_bfloat16"],
-    "limits": {"bench": 190, "pipeline": 80, "train": 240},
+              "--batch-size", "256", "--epochs", "4", "--train-size", "10240",
+              "--validation-size", "1024", "--precision", "mixed_bfloat16"],
+    "limits": {"data": 120, "bench": 200, "pipeline": 70, "train": 240},
 }
 TINY = {
+    "data": {"image_size": 16, "train_size": 64, "validation_size": 32},
     "bench": ["--image-size", "32", "--batch-size", "2", "--steps", "2", "--warmup", "1",
               "--repeats", "1", "--classes", "10", "--optimizer", "sgd", "--models", "ours"],
     "pipeline": ["--mode", "pipeline", "--model", "resnet8", "--image-size", "16",
@@ -57,7 +61,7 @@ TINY = {
     "train": ["--model", "resnet8", "--dataset", "shapes", "--image-size", "16",
               "--batch-size", "16", "--epochs", "2", "--train-size", "64",
               "--validation-size", "32"],
-    "limits": {"bench": 300, "pipeline": 200, "train": 200},
+    "limits": {"data": 120, "bench": 300, "pipeline": 200, "train": 200},
 }
 
 
@@ -65,8 +69,8 @@ def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/gpu"))
     parser.add_argument("--tiny", action="store_true", help="CPU-sized runs, for the tests")
-    parser.add_argument("--deadline", type=float, default=450,
-                        help="seconds for everything (default 450); a step that would "
+    parser.add_argument("--deadline", type=float, default=470,
+                        help="seconds for everything (default 470); a step that would "
                              "start with less than 30 s left is skipped")
     parser.add_argument("--wheels", type=pathlib.Path, default=None,
                         help="a folder of wheels to install first (Keras and its "
@@ -90,21 +94,27 @@ def _environment(wheels):
     return env
 
 
-def _run(name, arguments, limit, started, deadline, env, out):
+def _run(name, arguments, limit, started, deadline, env, out, python_code=None):
     """One step as a child process; its record (or why there is none)."""
     left = deadline - (time.monotonic() - started)
     if left < 30:
         return {"skipped": f"{left:.0f} s left of the deadline"}
     limit = min(limit, left)
-    command = [sys.executable, "-m", "resnet_lab", *arguments]
-    shown = "python -m resnet_lab " + " ".join(arguments)
+    if python_code:
+        command, shown = [sys.executable, "-c", python_code], f"python -c {python_code!r}"
+    else:
+        command = [sys.executable, "-m", "resnet_lab", *arguments]
+        shown = "python -m resnet_lab " + " ".join(arguments)
     print(f"== {shown} (at most {limit:.0f} s)", flush=True)
     begin = time.monotonic()
     try:
         result = subprocess.run(command, env=env, cwd=REPOSITORY, timeout=limit, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except subprocess.TimeoutExpired as expired:
-        (out / f"{name}.log").write_text(expired.output or "")
+        output = expired.output or b""  # bytes, even with text=True
+        if isinstance(output, bytes):
+            output = output.decode(errors="replace")
+        (out / f"{name}.log").write_text(output)
         return {"command": shown, "error": f"stopped after {limit:.0f} s"}
     (out / f"{name}.log").write_text(result.stdout)
     print(result.stdout[-1500:], flush=True)
@@ -126,6 +136,13 @@ def main(argv=None):
     report = {"script": "benchmarks/gpu_measure.py", "date": date,
               "arguments": sys.argv[1:] if argv is None else list(argv)}
 
+    data = sizes["data"]
+    report["data"] = _run("data", [], sizes["limits"]["data"], started, args.deadline, env,
+                          out, python_code=(
+                              "from resnet_lab import data; data.load_arrays('shapes', "
+                              f"{data['image_size']}, train_size={data['train_size']}, "
+                              f"validation_size={data['validation_size']})"))
+
     bench_json = out / "bench.json"
     step = _run("bench", ["bench", *sizes["bench"], "--json", str(bench_json)],
                 sizes["limits"]["bench"], started, args.deadline, env, out)
@@ -143,7 +160,7 @@ def main(argv=None):
     run_folder = out / "train"
     step = _run("train", ["train", *sizes["train"], "--out", str(run_folder)],
                 sizes["limits"]["train"], started, args.deadline, env, out)
-    if (run_folder / "summary.json").exists() and "error" not in step:
+    if (run_folder / "summary.json").exists():  # also if only the curves failed
         step["summary"] = json.loads((run_folder / "summary.json").read_text())
         step["history"] = _history(run_folder / "history.csv")
     report["train"] = step
@@ -159,7 +176,8 @@ def main(argv=None):
     partial.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(partial, path)
     print(summary_lines(report), flush=True)
-    failed = [part for part in ("bench", "pipeline", "train") if "error" in report[part]]
+    failed = [part for part in ("data", "bench", "pipeline", "train")
+              if "error" in report[part] or "skipped" in report[part]]
     return 1 if failed else 0
 
 
@@ -194,7 +212,7 @@ def summary_lines(report):
                      f"{summary['step_ms']:.0f} ms a step, {summary['epoch_seconds']:.1f} s "
                      f"an epoch, validation accuracy {summary['final_val_accuracy']:.3f} "
                      f"(inference mode)")
-    for part in ("bench", "pipeline", "train"):
+    for part in ("data", "bench", "pipeline", "train"):
         problem = report[part].get("error") or report[part].get("skipped")
         if problem:
             lines.append(f"{part}: {problem}")

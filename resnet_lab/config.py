@@ -60,6 +60,8 @@ class RunConfig:
         for name in ("image_size", "batch_size", "epochs", "train_size", "validation_size"):
             _whole(name, getattr(self, name), low=1)
         _whole("seed", self.seed, low=0)
+        if self.seed >= 2**32:
+            raise ConfigError(f"seed must be below 2**32 (NumPy's limit); got {self.seed}.")
         for name in ("augment", "zero_init_residual", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}.")
@@ -122,6 +124,10 @@ def check_run_folder(config, out_dir):
     """Refuse an output folder that holds a run with other settings (ConfigError)."""
     path = pathlib.Path(out_dir) / "config.json"
     if not path.exists():
+        if (pathlib.Path(out_dir) / "backup").exists():
+            raise ConfigError(f"{out_dir} holds a run without its settings (config.json), "
+                              f"which can't be checked against these: use another output "
+                              f"folder.")
         return
     try:
         earlier = RunConfig.load(path)

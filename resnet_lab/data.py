@@ -265,11 +265,18 @@ def _cached(root, stem, make):
             try:
                 with os.fdopen(handle, "wb") as f:
                     np.save(f, np.ascontiguousarray(array))
+                os.chmod(partial, 0o666 & ~_umask())  # readable like any file the user writes
                 os.replace(partial, path)
             except BaseException:
                 pathlib.Path(partial).unlink(missing_ok=True)
                 raise
     return np.load(images_path, mmap_mode="r"), np.load(labels_path)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _resize_all(images, image_size):
@@ -289,7 +296,8 @@ def _decode_folder(folder, image_size):
     """Every image under folder/<class>/ as a square uint8 array, and its class index.
 
     The centre square of each image (the largest that fits) is resized to image_size
-    with Pillow, as Imagenette's validation images are usually prepared.
+    with Pillow, for the training images too: the random resized crop then draws its
+    crops from that square, so the far sides of wide images are never seen.
     """
     from PIL import Image, ImageOps
 
@@ -367,6 +375,11 @@ class Batches(keras.utils.PyDataset):
     an epoch depends on nothing else, so any number of worker threads, and a resumed
     run, see the same batches. ``set_epoch`` chooses the epoch (``training.fit`` calls
     it at the start of each); ``on_epoch_end`` moves to the next one.
+
+    ``pad_to``: when above 1, a last partial batch is filled up to a multiple of it with
+    copies of its first images, and every batch carries sample weights (0 for the
+    copies), so that data-parallel devices each get an equal share and metrics count
+    every image once (``training.fit`` sets it under JAX on several devices).
     """
 
     def __init__(self, images, labels, num_classes, batch_size, *, shuffle, seed=0,
@@ -378,6 +391,7 @@ class Batches(keras.utils.PyDataset):
         self.images, self.labels = images, np.asarray(labels)
         self.num_classes, self.batch_size = num_classes, batch_size
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.pad_to = 1
         self._order = (None, None)
 
     def __len__(self):
@@ -392,25 +406,37 @@ class Batches(keras.utils.PyDataset):
 
     def order(self):
         """The image indices in this epoch's order."""
+        wanted = self.epoch
         epoch, order = self._order
-        if epoch != self.epoch:
+        if epoch != wanted:
             if self.shuffle:
-                rng = np.random.default_rng((self.seed, self.epoch))
-                order = rng.permutation(len(self.images))
+                order = np.random.default_rng((self.seed, wanted)).permutation(len(self.images))
             else:
                 order = np.arange(len(self.images))
-            self._order = (self.epoch, order)
+            self._order = (wanted, order)
         return order
 
     def __getitem__(self, index):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         chosen = self.order()[index * self.batch_size:(index + 1) * self.batch_size]
-        chosen = np.sort(chosen)  # reads a memory-mapped file in order; the set is the same
-        labels = self.labels[chosen]
+        # Read a memory-mapped file in index order, but keep the shuffled order in the
+        # batch: devices that split a batch get a mix of classes, not a sorted run.
+        ascending = np.argsort(chosen, kind="stable")
+        images = np.empty((len(chosen), *self.images.shape[1:]), self.images.dtype)
+        images[ascending] = self.images[chosen[ascending]]
         one_hot = np.zeros((len(chosen), self.num_classes), np.float32)
-        one_hot[np.arange(len(chosen)), labels] = 1
-        return np.asarray(self.images[chosen]), one_hot
+        one_hot[np.arange(len(chosen)), self.labels[chosen]] = 1
+        if self.pad_to <= 1:
+            return images, one_hot
+        weights = np.ones(len(chosen), np.float32)
+        missing = -len(chosen) % self.pad_to
+        if missing:
+            copies = np.arange(missing) % len(chosen)
+            images = np.concatenate([images, images[copies]])
+            one_hot = np.concatenate([one_hot, one_hot[copies]])
+            weights = np.concatenate([weights, np.zeros(missing, np.float32)])
+        return images, one_hot, weights
 
 
 def augmentation(seed=0):

@@ -8,6 +8,7 @@ same ``--out`` resumes, and with other settings is refused.
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import pathlib
 import re
@@ -86,6 +87,13 @@ def _as_options(message):
     return message.replace(" (or None for the recipe's default)", "").rstrip(".")
 
 
+def _installed(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
@@ -99,6 +107,9 @@ def main(argv=None):
         check_run_folder(config, args.out)
     except ConfigError as error:
         parser.error(str(error).rstrip("."))
+    if args.tensorboard and not _installed("tensorflow"):
+        parser.error("--tensorboard writes TensorFlow event files and needs TensorFlow, "
+                     "which is not installed here")
     import keras
 
     from resnet_lab import data as data_lib
@@ -124,6 +135,8 @@ def main(argv=None):
     try:
         summary = training.fit(model, splits, config.epochs, args.out, config=config,
                                tensorboard=args.tensorboard)
+    except ConfigError as error:  # e.g. a batch that does not split over the devices
+        parser.error(_as_options(str(error)))
     except FloatingPointError as error:
         print(f"python -m resnet_lab train: error: {error}", file=sys.stderr)
         return 1

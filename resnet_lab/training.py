@@ -74,7 +74,10 @@ def accelerator():
         device = jax.devices()[0]
         if device.platform in ("gpu", "tpu"):
             kind = device.device_kind
-            major = 7 if any(old in kind for old in ("T4", "V100", "P100")) else 8
+            try:
+                major = int(str(device.compute_capability).split(".")[0])
+            except (AttributeError, ValueError):
+                major = 7 if any(old in kind for old in ("T4", "V100", "P100")) else 8
             return device.platform, kind, major if device.platform == "gpu" else None
     return "cpu", "CPU", None
 
@@ -426,6 +429,9 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     added after the recipe's own.
     """
     out = pathlib.Path(out_dir)
+    batch_size = getattr(splits.train, "batch_size", None) or int(
+        next(iter(splits.train))[0].shape[0])
+    _split_evenly(model, splits, batch_size)
     if config is not None:
         if config.epochs != epochs:
             raise ConfigError(f"fit was asked for {epochs} epochs, the config says "
@@ -437,8 +443,6 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     history_path = out / "history.csv"
     _discard_unreadable_backup(out / "backup")
     resumed_at = _reconcile_history(out)
-    batch_size = getattr(splits.train, "batch_size", None) or int(
-        next(iter(splits.train))[0].shape[0])
     extra_callbacks, callbacks = list(callbacks), [
         NanGuard(),
         ThroughputAndLearningRate(batch_size),
@@ -468,13 +472,33 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     summary = _summary(model, history, epochs, batch_size, seconds, resumed_at)
     _write_json_atomically(out / "summary.json", summary)
     if history["epoch"]:
-        from matplotlib.figure import Figure  # not pyplot: leave the user's backend alone
-
-        from resnet_lab.plotting import plot_history
-
-        figure = plot_history(history, figure=Figure(figsize=(14, 4)))
-        figure.savefig(out / "curves.png", dpi=100, bbox_inches="tight")
+        _save_curves(history, out / "curves.png")
     return summary
+
+
+def _split_evenly(model, splits, batch_size):
+    """Under JAX on several devices every batch must split evenly over them."""
+    devices = replicas(model) if keras.backend.backend() == "jax" else 1
+    if devices <= 1:
+        return
+    if batch_size % devices:
+        raise ConfigError(f"batch_size {batch_size} does not split evenly over {devices} "
+                          f"devices: use a multiple of {devices}.")
+    if hasattr(splits.validation, "pad_to"):
+        splits.validation.pad_to = devices
+
+
+def _save_curves(history, path):
+    try:
+        from matplotlib.figure import Figure  # not pyplot: leave the user's backend alone
+    except ImportError:
+        print(f"matplotlib is not installed: no {path.name}; history.csv has the figures.",
+              file=sys.stderr)
+        return
+    from resnet_lab.plotting import plot_history
+
+    figure = plot_history(history, figure=Figure(figsize=(14, 4)))
+    figure.savefig(path, dpi=100, bbox_inches="tight")
 
 
 def read_history(out_dir):

@@ -18,6 +18,7 @@ from resnet_lab.config import ConfigError, RunConfig, check_run_folder
     (dict(batch_size=0), "batch_size must be a positive whole number; got 0"),
     (dict(epochs=2.5), "epochs must be a positive whole number; got 2.5"),
     (dict(seed=-1), "seed must be a whole number, 0 or more; got -1"),
+    (dict(seed=2**32), "seed must be below 2**32"),
     (dict(learning_rate=0), "learning_rate must be a positive number"),
     (dict(learning_rate=float("nan")), "learning_rate must be a positive number"),
     (dict(label_smoothing=1.0), "label_smoothing must be at least 0 and below 1"),
@@ -66,6 +67,10 @@ def test_a_run_folder_is_resumed_only_with_the_same_settings(tmp_path):
         check_run_folder(config.replace(batch_size=64), tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model": "vgg"}))
     with pytest.raises(ConfigError, match="is not a run's settings"):
+        check_run_folder(config, tmp_path)
+    (tmp_path / "config.json").unlink()
+    (tmp_path / "backup").mkdir()  # a run from before config.json existed
+    with pytest.raises(ConfigError, match="holds a run without its settings"):
         check_run_folder(config, tmp_path)
 
 

@@ -67,7 +67,7 @@ def test_load_dataset_gives_batches_of_uint8_images_and_one_hot_labels():
     assert len(train) == 5  # 40 / 8
     assert len(validation) == 3 and sum(len(x) for x, _ in validation) == 20  # keeps all
     generated, generated_labels = make_shapes(40, 32, seed=0)
-    order = np.sort(train.order()[:8])  # the images are the generated ones, unaugmented
+    order = train.order()[:8]  # the generated images, unaugmented, in the shuffled order
     assert np.array_equal(images, generated[order])
     assert np.array_equal(labels.argmax(1), generated_labels[order])
 
@@ -91,6 +91,21 @@ def test_shuffling_depends_only_on_the_seed_and_the_epoch():
                for i, labels in enumerate(batches(epoch=1)))
     with pytest.raises(IndexError):
         train[len(train)]
+
+
+def test_a_batch_keeps_the_shuffled_order_and_pads_evenly_when_asked():
+    splits = load_dataset("shapes", 16, 8, train_size=40, validation_size=13, seed=2)
+    images, labels = splits.train[1]
+    chosen = splits.train.order()[8:16]
+    generated, generated_labels = make_shapes(40, 16, seed=2)
+    assert np.array_equal(images, generated[chosen])  # not sorted by index
+    assert np.array_equal(labels.argmax(1), generated_labels[chosen])
+    validation = splits.validation
+    validation.pad_to = 2  # as on two data-parallel devices
+    images, labels, weights = validation[1]  # 5 images, padded to 6
+    assert images.shape[0] == 6 and list(weights) == [1, 1, 1, 1, 1, 0]
+    assert np.array_equal(images[5], images[0]) and labels.shape == (6, 8)
+    assert list(validation[0][2]) == [1] * 8
 
 
 def test_the_decoded_images_are_cached_once_and_memory_mapped(data_folder):
