@@ -50,16 +50,7 @@ def test_model_tests_pass_under_the_jax_backend():
     assert " passed" in summary and "skipped" not in summary, summary
 
 
-BLOCK_TENSORFLOW = """
-import sys
-
-class NoTensorFlow:  # as if TensorFlow were not installed
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-
-sys.meta_path.insert(0, NoTensorFlow())
-"""
+WITHOUT_TENSORFLOW = pathlib.Path(__file__).parent / "without_tensorflow"  # sitecustomize
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
@@ -70,11 +61,9 @@ def test_train_runs_under_jax_without_tensorflow_on_two_devices(tmp_path):
     by keras.distribution.DataParallel; 37 validation images leave a last batch of 5,
     which is padded to split evenly."""
     pytest.importorskip("jax")
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
                XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               RESNET_LAB_DATA=str(tmp_path / "data"),
-               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+               RESNET_LAB_DATA=str(tmp_path / "data"), PYTHONPATH=str(WITHOUT_TENSORFLOW))
     out = tmp_path / "run"
     script = (f"import runpy, sys\n"
               f"sys.argv = ['resnet_lab', 'train', '--model', 'resnet8', '--image-size', '16',"

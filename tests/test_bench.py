@@ -113,12 +113,10 @@ def test_the_gpu_measurement_runs_end_to_end_under_jax_without_tensorflow(tmp_pa
     """benchmarks/gpu_measure.py --tiny: the GPU script's three steps at CPU sizes, where
     TensorFlow cannot be imported, as on a GPU machine with JAX only."""
     pytest.importorskip("jax")
-    from test_backends import BLOCK_TENSORFLOW
-
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    without_tensorflow = pathlib.Path(__file__).parent / "without_tensorflow"
     script = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu_measure.py"
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(tmp_path),
-               RESNET_LAB_DATA=str(tmp_path / "data"))
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               PYTHONPATH=str(without_tensorflow), RESNET_LAB_DATA=str(tmp_path / "data"))
     out = tmp_path / "gpu"
     result = subprocess.run([sys.executable, str(script), "--tiny", "--out", str(out)],
                             env=env, capture_output=True, text=True, timeout=900)
