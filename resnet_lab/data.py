@@ -439,6 +439,35 @@ class Batches(keras.utils.PyDataset):
         return images, one_hot, weights
 
 
+def as_tf_dataset(batches):
+    """The same batches as a native ``tf.data`` pipeline (TensorFlow only, one device).
+
+    Keras feeds a PyDataset to TensorFlow through ``tf.data.Dataset.from_generator``,
+    which calls Python for every batch; on a 2-core machine that cost about a fifth of
+    a ResNet-50 training step. This pipeline gathers the batches from the arrays in
+    TensorFlow itself, and asks Python once per epoch for the order, so the batches are
+    exactly those of ``batches[i]`` for the epoch that ``batches.set_epoch`` chose.
+    """
+    import tensorflow as tf
+
+    images = tf.constant(np.asarray(batches.images))
+    labels = tf.constant(np.asarray(batches.labels, "int32"))
+    count = len(batches) * batches.batch_size if batches.shuffle else len(batches.images)
+
+    def epoch_order(_):
+        order = tf.numpy_function(lambda: batches.order()[:count].astype("int64"), [],
+                                  tf.int64, stateful=True)
+        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, [count]))
+
+    def gather(indices):
+        one_hot = tf.one_hot(tf.gather(labels, indices), batches.num_classes)
+        return tf.gather(images, indices), one_hot
+
+    dataset = tf.data.Dataset.from_tensors(0).flat_map(epoch_order).batch(batches.batch_size)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
+    return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
 def augmentation(seed=0):
     """The augmentation of the shapes and CIFAR-10 runs: random flips and shifts of up to
     10% (borders reflected), as a layer that acts in training mode only."""

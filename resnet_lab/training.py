@@ -463,8 +463,9 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
         verbose = 0
     elif verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
+    train, validation = _native_inputs(model, splits)
     start = time.perf_counter()
-    model.fit(splits.train, validation_data=splits.validation, epochs=epochs,
+    model.fit(train, validation_data=validation, epochs=epochs,
               callbacks=callbacks, verbose=verbose, shuffle=False)  # the batches shuffle
     seconds = time.perf_counter() - start
     save_atomically(model, out / "final.keras")
@@ -474,6 +475,18 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     if history["epoch"]:
         _save_curves(history, out / "curves.png")
     return summary
+
+
+def _native_inputs(model, splits):
+    """Under TensorFlow on one device, the batches as native tf.data pipelines (same
+    batches, without a Python call per batch); elsewhere the batches themselves."""
+    from resnet_lab import data
+
+    if (keras.backend.backend() != "tensorflow" or replicas(model) > 1
+            or not all(isinstance(s, data.Batches) for s in (splits.train, splits.validation))
+            or splits.train.images.nbytes > 2**30):
+        return splits.train, splits.validation
+    return data.as_tf_dataset(splits.train), data.as_tf_dataset(splits.validation)
 
 
 def _split_evenly(model, splits, batch_size):

@@ -286,3 +286,18 @@ def test_pipeline_throughput_is_measured_in_images_per_second():
     assert rate > 0
 
 
+
+
+def test_the_tensorflow_pipeline_gives_exactly_the_same_batches():
+    pytest.importorskip("tensorflow")
+    splits = load_dataset("shapes", 16, 8, train_size=40, validation_size=13, seed=4)
+    for batches in splits:
+        if not isinstance(batches, data.Batches):
+            continue
+        for epoch in (0, 3):
+            batches.set_epoch(epoch)
+            native = [(x.numpy(), y.numpy()) for x, y in data.as_tf_dataset(batches)]
+            assert len(native) == len(batches)
+            for (x, y), (a, b) in zip(native, (batches[i] for i in range(len(batches))),
+                                      strict=True):
+                assert np.array_equal(x, a) and np.array_equal(y, b)
