@@ -41,9 +41,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# JupyterLab refuses to run as root (containers, cloud VMs) unless told; with no display
+# to open a browser on (SSH, containers), it only prints the address to open.
+LAB_FLAGS := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root) \
+             $(shell [ "$$(uname -s)" = Linux ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && \
+                     echo --no-browser)
+
 lab: setup
 	@echo "==> Opening JupyterLab on notebooks/ (Ctrl-C to stop)"
-	$(BIN)/jupyter lab notebooks/
+	@case "$(LAB_FLAGS)" in *--no-browser*) echo "==> No display here: open the \
+	http://127.0.0.1:8888/lab?token=... address that JupyterLab prints below \
+	(through an SSH tunnel from another machine: ssh -L 8888:localhost:8888 HOST)";; esac
+	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
 lint: setup
 	@echo "==> ruff: the package, the tests and the notebooks"

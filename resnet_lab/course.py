@@ -127,7 +127,7 @@ def build(out, profile=None):
         entries.append((page.name, _title(nb, path), seconds))
         print(f"  wrote {page} ({seconds:.0f} s)")
     index = out / "index.html"
-    index.write_text(_index_page(entries), encoding="utf8")
+    index.write_text(_index_page(entries, profile), encoding="utf8")
     print(f"open {index}")
     return index
 
@@ -159,13 +159,15 @@ def _title(nb, path):
     return path.stem
 
 
-def _index_page(entries):
+def _index_page(entries, profile=None):
     items = "\n".join(
         f'<li><a href="{html.escape(name)}">{html.escape(title)}</a> '
         f'<span class="t">({seconds:.0f} s)</span></li>'
         for name, title, seconds in entries
     )
-    profile = os.environ.get("RESNET_LAB_PROFILE", "default")
+    # The profile the notebooks ran with: the one asked for, else the environment's,
+    # else each notebook chose by the hardware.
+    profile = profile or os.environ.get("RESNET_LAB_PROFILE") or "chosen by the hardware"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>resnet-lab: the course</title>
 <style>body {{ font-family: sans-serif; max-width: 46em; margin: 3em auto; line-height: 1.5 }}

@@ -181,6 +181,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     paths = args.notebooks or course.notebook_paths()
+    if not paths:
+        parser.error("no lesson notebooks found (outside a copy of the course repository, "
+                     "name the notebooks to convert)")
     for path in paths:
         if path.suffix != ".ipynb":
             parser.error(f"{path} is not a notebook (.ipynb)")

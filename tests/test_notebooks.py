@@ -141,6 +141,7 @@ def test_course_build_writes_html_pages_and_an_index(tmp_path, monkeypatch):
     page = (tmp_path / "html" / "01_tiny.html").read_text()
     assert "<pre>42" in page and "TFLOG" not in page
     assert 'href="01_tiny.html"' in index.read_text() and "A tiny lesson" in index.read_text()
+    assert "(profile: smoke)" in index.read_text()  # the profile the pages ran with
 
 
 def test_clean_merges_streams_and_drops_stderr_and_timings():

@@ -330,3 +330,15 @@ def test_working_through_a_notebook_catches_an_unrelated_error(tmp_path):
     handed_out, _ = student.student_notebook(solution)
     with pytest.raises(AssertionError, match="cell 1 stopped with an unrelated NameError"):
         work_through(handed_out, solution)
+
+
+def test_without_lesson_notebooks_the_command_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    from resnet_lab import course
+
+    monkeypatch.setattr(course, "NOTEBOOKS", tmp_path / "nowhere")  # as after pip install
+    with pytest.raises(SystemExit) as info:
+        student.main(["--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "no lesson notebooks found" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

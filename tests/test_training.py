@@ -52,11 +52,15 @@ def finished_run(tmp_path_factory):
     return out, json.loads(result.stdout[result.stdout.index("{"):])
 
 
-def test_on_cpu_the_recipe_trains_in_float32_without_xla():
-    assert training.precision_for_device() == "float32"
+def test_the_recipe_chooses_precision_and_xla_for_the_device():
+    kind, _, major = training.accelerator()
+    expected = {"cpu": "float32", "tpu": "mixed_bfloat16"}.get(
+        kind, "mixed_bfloat16" if (major or 0) >= 8 else "mixed_float16")
+    assert training.precision_for_device() == expected
     model = tiny_model(tiny_splits(), epochs=1)
-    assert model.dtype_policy.name == "float32"
-    assert model.jit_compile is False
+    assert model.dtype_policy.name == expected
+    # Keras' "auto": XLA on accelerators, and always under JAX; off for TensorFlow on CPUs.
+    assert model.jit_compile is (kind != "cpu" or keras.backend.backend() == "jax")
 
 
 def test_mixed_precision_keeps_a_float32_softmax_and_leaves_the_global_policy_alone():
