@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 help:
 	@echo "make lab     set up (once) and open the course in JupyterLab"
 	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
-	@echo "make test-jax  lesson 05 and the training tests under KERAS_BACKEND=jax, TensorFlow hidden"
+	@echo "make test-jax  lesson 05, the data tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
 	@echo "make course  run every notebook headless and write HTML to build/course/index.html"
 	@echo "make bench   measure ResNet-50 throughput, ours next to keras.applications"
 	@echo "make clean   remove $(VENV) and build/"
@@ -71,9 +71,9 @@ test: setup lint
 
 # The JAX path as a GPU machine without TensorFlow runs it: tests/without_tensorflow
 # makes every import of tensorflow fail. Lesson 05 (smoke profile) under nbval, the
-# training tests that need no TensorFlow, and the GPU measurement script's tiny run.
+# config, data and augmentation tests, and the GPU measurement script's tiny run.
 test-jax: setup
-	@echo "==> KERAS_BACKEND=jax, TensorFlow hidden: lesson 05, training, the GPU script"
+	@echo "==> KERAS_BACKEND=jax, TensorFlow hidden: lesson 05, data tests, the GPU script"
 	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow RESNET_LAB_PROFILE=$(TEST_PROFILE) \
 		$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		notebooks/05_train_resnet50.ipynb tests/test_config.py tests/test_data.py \

@@ -484,7 +484,7 @@ def _native_inputs(model, splits):
 
     if (keras.backend.backend() != "tensorflow" or replicas(model) > 1
             or not all(isinstance(s, data.Batches) for s in (splits.train, splits.validation))
-            or splits.train.images.nbytes > 2**30):
+            or splits.train.images.nbytes + splits.validation.images.nbytes > 2**30):
         return splits.train, splits.validation
     return data.as_tf_dataset(splits.train), data.as_tf_dataset(splits.validation)
 

@@ -308,6 +308,27 @@ def test_a_resumed_run_sees_the_same_batches_and_augmentation_as_an_uninterrupte
     np.testing.assert_allclose(again["val_loss"], first["val_loss"], rtol=1e-5)
 
 
+def test_fit_shuffles_the_training_batches_anew_each_epoch(tmp_path):
+    from resnet_lab import data
+
+    class Recording(data.Batches):
+        seen = []
+
+        def order(self):
+            if not self.seen or self.seen[-1] != self.epoch:
+                self.seen.append(self.epoch)
+            return super().order()
+
+    splits = tiny_splits()
+    train = splits.train
+    recording = Recording(train.images, train.labels, train.num_classes, train.batch_size,
+                          shuffle=True)
+    model = training.build_model(8, 32, model="resnet8", batch_size=8,
+                                 steps_per_epoch=len(recording), epochs=3)
+    training.fit(model, splits._replace(train=recording), 3, tmp_path, verbose=0)
+    assert recording.seen == [0, 1, 2]  # each epoch's own order, whichever input path
+
+
 def test_a_backup_cut_off_during_its_first_write_is_discarded(tmp_path, capsys):
     backup = tmp_path / "backup"
     backup.mkdir()
