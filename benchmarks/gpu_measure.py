@@ -143,19 +143,13 @@ def main(argv=None):
                               f"{data['image_size']}, train_size={data['train_size']}, "
                               f"validation_size={data['validation_size']})"))
 
-    bench_json = out / "bench.json"
-    step = _run("bench", ["bench", *sizes["bench"], "--json", str(bench_json)],
-                sizes["limits"]["bench"], started, args.deadline, env, out)
-    if bench_json.exists() and "error" not in step:
-        step["results"] = json.loads(bench_json.read_text())
-    report["bench"] = step
-
-    pipeline_json = out / "pipeline.json"
-    step = _run("pipeline", ["bench", *sizes["pipeline"], "--json", str(pipeline_json)],
-                sizes["limits"]["pipeline"], started, args.deadline, env, out)
-    if pipeline_json.exists() and "error" not in step:
-        step["results"] = json.loads(pipeline_json.read_text())
-    report["pipeline"] = step
+    for name in ("bench", "pipeline"):  # two runs of python -m resnet_lab bench
+        path = out / f"{name}.json"
+        step = _run(name, ["bench", *sizes[name], "--json", str(path)],
+                    sizes["limits"][name], started, args.deadline, env, out)
+        if path.exists() and "error" not in step:
+            step["results"] = json.loads(path.read_text())
+        report[name] = step
 
     run_folder = out / "train"
     step = _run("train", ["train", *sizes["train"], "--out", str(run_folder)],
