@@ -10,7 +10,9 @@
 
     python -m resnet_lab course sync
         Write the repository URL from pyproject.toml into every notebook's
-        "Open in Colab" badge and Colab install line.
+        "Open in Colab" badge and Colab install line, write each lesson's
+        paragraph about its exercises, and write the exercise versions of the
+        lessons into notebooks/exercises/.
 """
 
 import argparse
@@ -25,22 +27,43 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 COLAB = "https://colab.research.google.com/github/"
-_BADGE = re.compile(r"\(https://colab\.research\.google\.com/github/[^)]*\)")
+# The "Open in Colab" badge: its image (group 1), then the address it opens.
+BADGE = re.compile(r"(\[!\[Open In Colab\]\([^)]*\)\])"
+                   r"\(https://colab\.research\.google\.com/github/[^)]*\)")
 _INSTALL = re.compile(r'"resnet-lab @ git\+[^"]*"')
 
 
+EXERCISES = NOTEBOOKS / "exercises"
+
+
 def repository_url():
-    """The one place the repository URL is kept: [project.urls] in pyproject.toml."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return project["urls"]["Repository"].rstrip("/")
+    """The one place the repository URL is kept: [project.urls] in pyproject.toml (read
+    from the installed package's metadata outside a copy of the repository)."""
+    pyproject = ROOT / "pyproject.toml"
+    if pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text())["project"]
+        return project["urls"]["Repository"].rstrip("/")
+    from importlib import metadata
+
+    for entry in metadata.metadata("resnet-lab").get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "repository":
+            return url.strip().rstrip("/")
+    raise LookupError("resnet-lab's metadata has no Repository URL")
 
 
 def colab_url(notebook_name, ref="main"):
+    """The "Open in Colab" address of ``notebooks/<notebook_name>`` on GitHub."""
     repo = repository_url().removeprefix("https://github.com/")
     return f"{COLAB}{repo}/blob/{ref}/notebooks/{notebook_name}"
 
 
+def github_url(notebook_name, ref="main"):
+    return f"{repository_url()}/blob/{ref}/notebooks/{notebook_name}"
+
+
 def notebook_paths():
+    """The lessons, in order: the solution notebooks in notebooks/."""
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -104,6 +127,7 @@ def update(paths, profile=None):
         nb = execute(path, profile)
         nbformat.write(nb, path)
         print(f"updated {path} in {time.perf_counter() - start:.0f} s")
+    write_exercise_versions()
 
 
 def build(out, profile=None):
@@ -133,21 +157,62 @@ def build(out, profile=None):
 
 
 def sync():
-    """Stamp the repository URL into each notebook's Colab badge and install line."""
+    """Stamp the repository URL into each notebook's Colab badge and install line and
+    the exercises paragraph into its introduction, then write the exercise versions."""
     import nbformat
+
+    from resnet_lab import student
 
     url = repository_url()
     for path in notebook_paths():
         nb = nbformat.read(path, as_version=4)
-        changed = False
+        changed, link = False, f"({colab_url(path.name)})"
         for cell in nb.cells:
-            source = _BADGE.sub(f"({colab_url(path.name)})", cell.source)
+            source = BADGE.sub(lambda badge, link=link: badge.group(1) + link, cell.source)
             source = _INSTALL.sub(f'"resnet-lab @ git+{url}"', source)
             changed |= source != cell.source
             cell.source = source
+        changed |= student.write_exercises_paragraph(nb, path.name, solution=True)
         if changed:
             nbformat.write(nb, path)
             print(f"synced {path.name}")
+    write_exercise_versions()
+
+
+def exercise_versions():
+    """{name: text} of the exercise version of every lesson that has exercises: what
+    notebooks/exercises/ must hold."""
+    import nbformat
+
+    from resnet_lab import student
+
+    versions = {}
+    for path in notebook_paths():
+        nb, exercises = student.exercise_version(nbformat.read(path, as_version=4), path.name)
+        if exercises:
+            versions[path.name] = nbformat.writes(nb) + "\n"
+    return versions
+
+
+def write_exercise_versions():
+    """Bring notebooks/exercises/ up to date with the solution notebooks."""
+    from resnet_lab import student
+
+    EXERCISES.mkdir(exist_ok=True)
+    versions = exercise_versions()
+    for name, text in versions.items():
+        target = EXERCISES / name
+        if not target.is_file() or target.read_text(encoding="utf8") != text:
+            student.write_atomically(target, text)
+            print(f"wrote {_shown(target)}")
+    for stale in EXERCISES.glob("*.ipynb"):
+        if stale.name not in versions:
+            stale.unlink()
+            print(f"removed {_shown(stale)} (its lesson has no exercises, or is gone)")
+
+
+def _shown(path):
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _title(nb, path):
@@ -191,7 +256,8 @@ def main(argv=None):
     p_update = sub.add_parser("update", help="execute notebooks in place, outputs cleaned")
     p_update.add_argument("notebooks", nargs="*", type=pathlib.Path)
     p_update.add_argument("--profile", choices=["smoke", "cpu", "gpu"])
-    sub.add_parser("sync", help="write the repository URL into every notebook")
+    sub.add_parser("sync", help="write the repository URL into every notebook, and the "
+                   "exercise versions into notebooks/exercises/")
     args = parser.parse_args(argv)
     if args.command == "build":
         build(args.out, args.profile)

@@ -22,7 +22,8 @@ the marker,
     raise NotImplementedError()
 
 (in a markdown cell: YOUR ANSWER HERE), removes hidden tests, clears every output and
-execution count, and leaves everything else unchanged. That is what nbgrader's
+execution count, points the "Open in Colab" badge and the introduction's paragraph about
+the exercises to the exercise version, and leaves everything else unchanged. That is what nbgrader's
 ``generate_assignment`` does to the same markers, so teachers who use nbgrader can
 take the notebooks as they are.
 
@@ -36,6 +37,7 @@ import pathlib
 import re
 import sys
 import tempfile
+import textwrap
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -118,8 +120,93 @@ def student_notebook(nb):
     return nb, exercises
 
 
-def convert(paths, out):
-    """Write the student version of every notebook in ``paths`` into the folder ``out``.
+# The introduction's paragraph about the exercises: "**Exercises.** ..." up to the next
+# blank line. Solution and exercise versions each get their own (exercises_paragraph).
+_EXERCISES_PARAGRAPH = re.compile(r"^\*\*Exercises\.\*\*.*?(?=\n\s*\n|\Z)",
+                                  re.DOTALL | re.MULTILINE)
+
+
+def exercises_paragraph(name, count, solution):
+    """The paragraph that tells the learner which version of lesson ``name`` they have
+    open, and where the other one is."""
+    from resnet_lab import course
+
+    one = count == 1
+    checks = "followed by a check" if one else "each followed by a check"
+    if solution:
+        text = (f"**Exercises.** This lesson has {count} short exercise{'' if one else 's'}, "
+                f"{checks} that tells you in one sentence what, if anything, is wrong. This "
+                f"notebook is the **solution version**: the answers are filled in. To try "
+                f"the exercises yourself first, open the exercise version, where each answer "
+                f"is a placeholder: [`exercises/{name}`](exercises/{name}) "
+                f"([open in Colab]({course.colab_url('exercises/' + name)})).")
+    else:
+        what = ("Its exercise is a placeholder" if one
+                else f"Its {count} short exercises are placeholders")
+        text = (f"**Exercises.** This notebook is the **exercise version** of the lesson. "
+                f"{what} (`# YOUR CODE HERE`) for you to fill in, {checks} that tells you in "
+                f"one sentence what, if anything, is wrong. Run the notebook from the top: "
+                f"it stops at the first exercise. The answers are in the solution version, "
+                f"[`notebooks/{name}`]({course.github_url(name)}) "
+                f"([open in Colab]({course.colab_url(name)})).")
+    # Wrapped like the lessons' prose, never inside a link's text.
+    unbroken = re.sub(r"\[[^\]]*\]", lambda m: m.group().replace(" ", "\0"), text)
+    wrapped = textwrap.fill(unbroken, width=88, break_long_words=False,
+                            break_on_hyphens=False)
+    return wrapped.replace("\0", " ")
+
+
+def count_exercises(nb):
+    """The number of cells with a solution region."""
+    return sum(1 for cell in nb.cells
+               if any(line.strip() == BEGIN_SOLUTION for line in cell.source.split("\n")))
+
+
+def write_exercises_paragraph(nb, name, solution):
+    """Write the paragraph about the exercises into the first markdown cell that has one
+    (a notebook without exercises is left alone); True if the notebook changed."""
+    count = count_exercises(nb)
+    if not count:
+        return False
+    for cell in nb.cells:
+        found = _EXERCISES_PARAGRAPH.search(cell.source) if cell.cell_type == "markdown" \
+            else None
+        if found:
+            source = (cell.source[:found.start()] + exercises_paragraph(name, count, solution)
+                      + cell.source[found.end():])
+            changed = source != cell.source
+            cell.source = source
+            return changed
+    return False
+
+
+def exercise_version(nb, name, keep_solutions=False):
+    """The exercise version of the solution notebook ``nb`` (an nbformat node) of lesson
+    ``name``, and its exercise count: solutions replaced by placeholders, its badge
+    opening notebooks/exercises/<name> in Colab, its introduction saying which version
+    it is and linking the solutions.
+
+    With ``keep_solutions``, only the badge and the introduction change: a source
+    notebook for nbgrader, whose ``generate_assignment`` then writes the exercise
+    version."""
+    import copy
+
+    from resnet_lab import course
+
+    nb = copy.deepcopy(nb)
+    if count_exercises(nb):
+        write_exercises_paragraph(nb, name, solution=False)
+        badge = f"({course.colab_url('exercises/' + name)})"
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = course.BADGE.sub(lambda match: match.group(1) + badge,
+                                               cell.source)
+    return (nb, count_exercises(nb)) if keep_solutions else student_notebook(nb)
+
+
+def convert(paths, out, keep_solutions=False):
+    """Write the student version of every notebook in ``paths`` into the folder ``out``
+    (with ``keep_solutions``: nbgrader's source version, see exercise_version).
 
     All notebooks are converted in memory first: if any has a marker error, the
     errors are raised together (one per line) and nothing is written.
@@ -135,7 +222,7 @@ def convert(paths, out):
             errors.append(f"{path}: not a readable notebook ({error})")
             continue
         try:
-            student, exercises = student_notebook(nb)
+            student, exercises = exercise_version(nb, path.name, keep_solutions)
         except MarkerError as error:
             errors.append(f"{path}: {error}")
             continue
@@ -148,16 +235,22 @@ def convert(paths, out):
     written = []
     for path, student, exercises in converted:
         target = out / path.name
-        _write_atomically(target, nbformat.writes(student) + "\n")
+        write_atomically(target, nbformat.writes(student) + "\n")
         written.append((target, exercises))
     return written
 
 
-def _write_atomically(target, text):
+def write_atomically(target, text):
+    """Write ``text`` to ``target`` through a temporary file and a rename, with the
+    permissions of any file the user creates (the umask), not mkstemp's 0600."""
+    target = pathlib.Path(target)
     handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf8") as file:
             file.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
@@ -178,6 +271,9 @@ def main(argv=None):
                         help="solution notebooks (default: every lesson in notebooks/)")
     parser.add_argument("--out", required=True, type=pathlib.Path,
                         help="folder for the student notebooks (created if needed)")
+    parser.add_argument("--keep-solutions", action="store_true",
+                        help="keep the answers and hidden tests, change only the badge and "
+                             "the introduction: the notebooks for nbgrader's source/ folder")
     args = parser.parse_args(argv)
 
     paths = args.notebooks or course.notebook_paths()
@@ -200,7 +296,7 @@ def main(argv=None):
         parser.error(f"two notebooks named {duplicates[0]} would overwrite each other in --out")
 
     try:
-        written = convert(paths, args.out)
+        written = convert(paths, args.out, args.keep_solutions)
     except MarkerError as error:
         print(f"{parser.prog}: nothing written, fix the markers first:\n{error}",
               file=sys.stderr)

@@ -15,6 +15,7 @@ LESSONS = course.notebook_paths()
 NAMES = [path.name for path in LESSONS]
 WITH_EXERCISES = [path for path in LESSONS if student.BEGIN_SOLUTION in path.read_text()]
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+COMMITTED = course.EXERCISES  # the exercise versions in the repository
 
 
 # ---------------------------------------------------------------------------------
@@ -169,16 +170,68 @@ def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_
     nbformat.validate(handed_out)
     assert handed_out.metadata == solution.metadata
     assert len(handed_out.cells) == len(solution.cells)
-    for mine, theirs in zip(solution.cells, handed_out.cells, strict=True):
+    exercises = student.count_exercises(solution)
+    for index, (mine, theirs) in enumerate(zip(solution.cells, handed_out.cells, strict=True)):
         assert theirs.cell_type == mine.cell_type and theirs.metadata == mine.metadata
         assert theirs.get("id") == mine.get("id")
         if theirs.cell_type == "code":
             assert theirs.outputs == [] and theirs.execution_count is None
-        if student.BEGIN_SOLUTION not in mine.source and student.BEGIN_HIDDEN not in mine.source:
+        if index == 0 and exercises:  # the introduction says which version this is
+            assert as_solution_intro(theirs.source, path.name, exercises) == mine.source
+        elif student.BEGIN_SOLUTION not in mine.source and student.BEGIN_HIDDEN not in mine.source:
             assert theirs.source == mine.source
         else:
             # Putting the solutions back in place of the placeholders gives the lesson again.
             assert fill_in(theirs.source, mine.source) == without_hidden_tests(mine.source)
+
+
+def as_solution_intro(source, name, exercises):
+    """An exercise version's introduction with the solution version's badge and paragraph."""
+    source = course.BADGE.sub(lambda badge: f"{badge.group(1)}({course.colab_url(name)})", source)
+    return student._EXERCISES_PARAGRAPH.sub(
+        lambda _: student.exercises_paragraph(name, exercises, solution=True), source)
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=[path.name for path in WITH_EXERCISES])
+def test_each_version_says_which_it_is_and_links_the_other(path, student_dir):
+    name = path.name
+    exercise_colab = course.colab_url(f"exercises/{name}")
+    solution_intro = " ".join(nbformat.read(path, as_version=4).cells[0].source.split())
+    exercise_intro = " ".join(nbformat.read(student_dir / name, as_version=4).cells[0].source
+                              .split())
+    assert "the **solution version**: the answers are filled in" in solution_intro
+    assert f"[`exercises/{name}`](exercises/{name})" in solution_intro
+    assert f"([open in Colab]({exercise_colab}))" in solution_intro
+    assert (course.NOTEBOOKS / "exercises" / name).is_file()  # the link works in a checkout
+    badge = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+    assert f"{badge}({exercise_colab})" in exercise_intro  # the badge opens this version
+    assert "is the **exercise version** of the lesson" in exercise_intro
+    assert f"]({course.github_url(name)})" in exercise_intro
+    assert f"([open in Colab]({course.colab_url(name)}))" in exercise_intro
+    assert "filled in" not in exercise_intro
+
+
+def test_a_notebook_without_exercises_keeps_its_introduction(student_dir):
+    for path in set(LESSONS) - set(WITH_EXERCISES):
+        solution = nbformat.read(path, as_version=4)
+        assert nbformat.read(student_dir / path.name, as_version=4).cells[0].source == \
+            solution.cells[0].source
+
+
+def test_student_notebooks_are_readable_like_any_file_the_user_writes(tmp_path):
+    old = os.umask(0o022)
+    try:
+        student.main([str(LESSONS[0]), "--out", str(tmp_path / "out")])
+    finally:
+        os.umask(old)
+    assert ((tmp_path / "out" / LESSONS[0].name).stat().st_mode & 0o777) == 0o644
+
+
+def test_the_repository_url_comes_from_the_installed_metadata_outside_a_checkout(
+        tmp_path, monkeypatch):
+    from_pyproject = course.repository_url()
+    monkeypatch.setattr(course, "ROOT", tmp_path)  # no pyproject.toml here, as after pip install
+    assert course.repository_url() == from_pyproject
 
 
 def fill_in(student_source, solution_source):
@@ -308,14 +361,16 @@ def work_through(student_nb, solution_nb, timeout=600):
 
 
 @pytest.mark.parametrize("name", [path.name for path in WITH_EXERCISES])
-def test_a_student_notebook_stops_only_at_exercises_and_passes_once_solved(
-        name, student_dir, monkeypatch):
+def test_an_exercise_notebook_stops_only_at_exercises_and_passes_once_solved(
+        name, monkeypatch):
     monkeypatch.setenv("RESNET_LAB_PROFILE", "smoke")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(course.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     solution = nbformat.read(course.NOTEBOOKS / name, as_version=4)
-    stops = work_through(nbformat.read(student_dir / name, as_version=4), solution)
+    # The committed exercise version, the one a student opens (equal to what the
+    # command writes: see test_committed_exercise_versions_are_up_to_date).
+    stops = work_through(nbformat.read(COMMITTED / name, as_version=4), solution)
     assert len(stops) >= 1
 
 
@@ -342,3 +397,37 @@ def test_without_lesson_notebooks_the_command_says_so_in_one_line(tmp_path, monk
     err = capsys.readouterr().err.strip()
     assert "no lesson notebooks found" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_committed_exercise_versions_are_up_to_date():
+    expected = course.exercise_versions()
+    assert sorted(expected) == [path.name for path in WITH_EXERCISES]
+    committed = sorted(path.name for path in COMMITTED.glob("*.ipynb"))
+    assert committed == sorted(expected), "run: python -m resnet_lab course sync"
+    for name, text in expected.items():
+        assert (COMMITTED / name).read_text(encoding="utf8") == text, (
+            f"notebooks/exercises/{name} is out of date with notebooks/{name}; "
+            f"run: python -m resnet_lab course sync")
+
+
+def test_the_student_command_writes_what_is_committed(student_dir):
+    for path in WITH_EXERCISES:
+        assert (student_dir / path.name).read_text(encoding="utf8") == \
+            (COMMITTED / path.name).read_text(encoding="utf8")
+
+
+def test_course_sync_brings_a_stale_exercise_version_up_to_date(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    shutil.copy(LESSONS[0], tmp_path / LESSONS[0].name)
+    monkeypatch.setattr(course, "NOTEBOOKS", tmp_path)
+    monkeypatch.setattr(course, "EXERCISES", tmp_path / "exercises")
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "exercises" / "07_gone.ipynb").write_text("{}")  # its lesson no longer exists
+    course.write_exercise_versions()
+    assert sorted(path.name for path in (tmp_path / "exercises").iterdir()) == [LESSONS[0].name]
+    assert (tmp_path / "exercises" / LESSONS[0].name).read_text(encoding="utf8") == \
+        (COMMITTED / LESSONS[0].name).read_text(encoding="utf8")
+    printed = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'exercises' / LESSONS[0].name}" in printed
+    assert "removed" in printed and "07_gone.ipynb" in printed
