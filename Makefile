@@ -14,12 +14,14 @@ STAMP := $(VENV)/.installed-$(TF_EXTRA)
 TEST_PROFILE ?= smoke
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup lab test test-jax unit lint notebooks course clean
+.PHONY: help setup lab kernel test test-jax unit lint notebooks exercises course clean
 
 help:
 	@echo "make lab     set up (once) and open the course in JupyterLab"
 	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
 	@echo "make test-jax  lesson 05, the data tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
+	@echo "make kernel  register this environment as the Jupyter kernel 'resnet-lab' for your user"
+	@echo "make exercises  rewrite notebooks/exercises/ from the solution notebooks"
 	@echo "make course  run every notebook headless and write HTML to build/course/index.html"
 	@echo "make bench   measure ResNet-50 throughput, ours next to keras.applications"
 	@echo "make clean   remove $(VENV) and build/"
@@ -32,9 +34,6 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "==> Installing resnet-lab with the extras [$(TF_EXTRA),dev] (first time: about a minute)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(TF_EXTRA),dev]"
-	@echo "==> Registering the Jupyter kernel 'Python (resnet-lab)'"
-	@$(BIN)/python -m ipykernel install --sys-prefix --name resnet-lab \
-		--display-name "Python (resnet-lab)" >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 	@echo "==> Environment ready in $(VENV)"
@@ -54,6 +53,17 @@ lab: setup
 	(through an SSH tunnel from another machine: ssh -L 8888:localhost:8888 HOST)";; esac
 	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
+# The notebooks use the standard "python3" kernel: in JupyterLab started from this
+# environment (make lab), from a conda environment, or on Colab, that is the Python
+# with resnet_lab. A Jupyter installed elsewhere (a grading environment, an editor)
+# needs this environment registered as a named kernel.
+kernel: setup
+	$(BIN)/python -m ipykernel install --user --name resnet-lab \
+		--display-name "Python (resnet-lab)"
+
+exercises: setup
+	$(BIN)/python -m resnet_lab course sync
+
 lint: setup
 	@echo "==> ruff: the package, the tests and the notebooks"
 	$(BIN)/ruff check resnet_lab tests notebooks
@@ -62,7 +72,8 @@ unit: setup
 	$(BIN)/python -m pytest tests
 
 notebooks: setup
-	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+		$(wildcard notebooks/*.ipynb)
 
 test: setup lint
 	@echo "==> pytest: unit tests, then every notebook under nbval (profile $(TEST_PROFILE))"

@@ -1,0 +1,125 @@
+"""The teacher's loop with nbgrader, as the teacher's guide (notebooks/README.md) writes it.
+
+A throwaway nbgrader course from lessons 1 and 3: the source notebooks from
+`python -m resnet_lab student --keep-solutions`, the guide's nbgrader_config.py, then
+generate_assignment, autograde of a correct and a wrong submission, and feedback.
+"""
+
+import html
+import os
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from resnet_lab import course, student
+
+pytest.importorskip("nbgrader")
+
+LESSONS = ["01_skip_connection.ipynb", "03_convolutional_block.ipynb"]
+GUIDE = course.NOTEBOOKS / "README.md"
+MISTAKES = {  # a wrong submission: what it changes, and the sentence its feedback must show
+    "01_skip_connection.ipynb": (
+        ("layers.Add()([x, fx])", "layers.Concatenate()([x, fx])"),
+        "use an addition, not a concatenation"),
+    "03_convolutional_block.ipynb": (
+        ("    X_shortcut = layers.BatchNormalization(\n"
+         '        axis=BN_AXIS, epsilon=BN_EPSILON, name=bn_name + "1"\n'
+         "    )(X_shortcut)\n", ""),
+        "the shortcut needs BatchNorm after its 1x1 convolution."),
+}
+
+
+def guide_config():
+    """The nbgrader_config.py of the teacher's guide."""
+    text = GUIDE.read_text()
+    block = re.search(r"write `nbgrader_config.py`:\n\s*```python\n(.*?)```", text, re.DOTALL)
+    assert block, "the guide no longer shows nbgrader_config.py"
+    return "\n".join(line.strip() for line in block.group(1).splitlines()) + "\n"
+
+
+def nbgrader(*args, cwd):
+    # As in an activated environment: nbgrader runs the `alembic` command from PATH to
+    # create its gradebook.
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "RESNET_LAB_PROFILE": "smoke",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def submit(root, who, edit):
+    """Hand in the released notebooks with each exercise answered by the solution,
+    changed by ``edit``."""
+    for name in LESSONS:
+        source = nbformat.read(root / "source" / "lesson01" / name, as_version=4)
+        released = nbformat.read(root / "release" / "lesson01" / name, as_version=4)
+        for mine, theirs in zip(released.cells, source.cells, strict=True):
+            if mine.metadata.get("nbgrader", {}).get("solution"):
+                answer = "\n".join(line for line in theirs.source.split("\n")
+                                   if not student.is_marker(line))
+                mine.source = edit(name, answer)
+        folder = root / "submitted" / who / "lesson01"
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(released, folder / name)
+
+
+def wrong(name, answer):
+    (old, new), _ = MISTAKES[name]
+    assert old in answer
+    return answer.replace(old, new)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grading")
+    assert student.main([*(str(course.NOTEBOOKS / name) for name in LESSONS),
+                         "--keep-solutions", "--out", str(root / "source" / "lesson01")]) == 0
+    (root / "nbgrader_config.py").write_text(guide_config())
+    nbgrader("generate_assignment", "lesson01", cwd=root)
+    submit(root, "alice", lambda name, answer: answer)
+    submit(root, "bob", wrong)
+    nbgrader("autograde", "lesson01", cwd=root)
+    nbgrader("generate_feedback", "lesson01", cwd=root)
+    return root
+
+
+def test_the_source_notebooks_keep_the_answers_and_say_they_are_the_exercise_version(graded):
+    for name in LESSONS:
+        source = nbformat.read(graded / "source" / "lesson01" / name, as_version=4)
+        assert student.count_exercises(source) == 1
+        assert "**exercise version**" in source.cells[0].source
+
+
+def test_generate_assignment_writes_the_committed_exercise_versions(graded):
+    for name in LESSONS:
+        released = nbformat.read(graded / "release" / "lesson01" / name, as_version=4)
+        committed = nbformat.read(course.EXERCISES / name, as_version=4)
+        assert [cell.source for cell in released.cells] == \
+            [cell.source for cell in committed.cells]
+
+
+def scores(root, who):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission("lesson01", who)
+        return {nb.name: (nb.score, nb.max_score) for nb in submission.notebooks}
+
+
+def test_a_correct_submission_scores_every_point(graded):
+    assert scores(graded, "alice") == {"01_skip_connection": (1, 1),
+                                       "03_convolutional_block": (2, 2)}
+
+
+def test_a_wrong_submission_scores_zero_and_its_feedback_names_the_mistake(graded):
+    assert scores(graded, "bob") == {"01_skip_connection": (0, 1),
+                                     "03_convolutional_block": (0, 2)}
+    for name, (_, sentence) in MISTAKES.items():
+        page = (graded / "feedback" / "bob" / "lesson01" / name).with_suffix(".html")
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+        assert f"AssertionError: {sentence}" in text
