@@ -28,12 +28,13 @@ backend. They read the functional graph through ``KerasTensor._keras_history`` a
 import random
 import re
 import string
+import sys
 
 import keras
 import numpy as np
 from keras import layers
 
-from resnet_lab import blocks, models
+from resnet_lab import augment, blocks, models
 from resnet_lab.weights import randomize_weights
 
 NOT_WRITTEN = (
@@ -295,9 +296,34 @@ class _Failure(Exception):
         self.local_tensors = local_tensors
 
 
+def _references(name):
+    """resnet_lab's own code that the exercise ``name`` asks the learner to write: what
+    their function must not call."""
+    blocks_and_up = [blocks.identity_block, blocks.convolutional_block, models.resnet_stage,
+                     models.ResNet50]
+    return {
+        "identity_block": blocks_and_up,
+        "convolutional_block": blocks_and_up,
+        "resnet_stage": [models.resnet_stage, models.ResNet50],
+        "resnet50_stages": [models.ResNet50],
+        "make_augmentation": [augment.RandomCropFlip.__init__, augment.augmentation],
+    }.get(name, [])
+
+
+
 def _call(fn, name, *args, **kwargs):
     if not callable(fn):
         raise _Mistake(f"pass your function itself to the check, not {type(fn).__name__}.")
+    references = {id(ref.__code__): ref for ref in _references(name)}
+    used = []
+
+    def watch(frame, event, arg):  # every Python call the learner's function makes
+        ref = references.get(id(frame.f_code)) if event == "call" else None
+        if ref is not None and ref.__code__ is frame.f_code and not used:
+            used.append(ref)
+
+    previous = sys.getprofile()
+    sys.setprofile(watch if references else previous)
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
@@ -306,6 +332,13 @@ def _call(fn, name, *args, **kwargs):
         raise _Failure(error, _local_tensors(error, fn)) from None
     except Exception as error:  # the learner's code may raise anything
         raise _Failure(error, _local_tensors(error, fn)) from None
+    finally:
+        sys.setprofile(previous)
+        if used:  # whatever happened, copying the answer is the mistake to name
+            ref = used[0]
+            qualname = ref.__qualname__.removesuffix(".__init__")
+            raise _Mistake(f"{name} uses resnet_lab's own {qualname}: the exercise is to "
+                           f"write it yourself, from Keras layers.")
 
 
 LIBRARIES = {"keras", "tensorflow", "jax", "jaxlib", "numpy", "optree", "tree", "resnet_lab"}

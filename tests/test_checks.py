@@ -17,7 +17,22 @@ import numpy as np
 import pytest
 from keras import layers
 
+import resnet_lab
 from resnet_lab import blocks, checks, data, models
+
+
+def typed_in(fn):
+    """``fn`` as if the learner had typed its code in: a new function with its own code
+    object. The checks refuse resnet_lab's functions themselves (see
+    test_the_packages_own_answer_is_refused); a copy of their code is judged like any
+    other answer."""
+    import types
+
+    copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
+                              fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy
+
 
 # ---------------------------------------------------------------------------------
 # A learner's bottleneck block: correct, unless `wrong` names a mistake; `variant`
@@ -162,8 +177,8 @@ CORRECT_VARIANTS = [
 
 
 def test_the_reference_blocks_pass(capsys):
-    checks.check_identity_block(blocks.identity_block)
-    checks.check_convolutional_block(blocks.convolutional_block)
+    checks.check_identity_block(typed_in(blocks.identity_block))
+    checks.check_convolutional_block(typed_in(blocks.convolutional_block))
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
         "identity_block: all checks passed (layers, shapes, and outputs in training and "
@@ -324,11 +339,12 @@ def not_written(X, f, filters, stage, block):
 
 
 def returns_nothing(X, f, filters, stage, block):
-    blocks.identity_block(X, f, filters, stage, block)
+    typed_in(blocks.identity_block)(X, f, filters, stage, block)
 
 
 def new_input(X, f, filters, stage, block):
-    return blocks.identity_block(keras.Input(shape=(8, 8, filters[2])), f, filters, stage, block)
+    return typed_in(blocks.identity_block)(keras.Input(shape=(8, 8, filters[2])), f, filters,
+                                          stage, block)
 
 
 def typo(X, f, filters, stage, block):
@@ -516,7 +532,7 @@ def stage(wrong=None):
 
 
 def test_the_reference_stage_passes():
-    checks.check_resnet_stage(models.resnet_stage)
+    checks.check_resnet_stage(typed_in(models.resnet_stage))
     checks.check_resnet_stage(stage())
 
 
@@ -591,7 +607,7 @@ def test_the_checks_work_under_the_jax_backend():
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     subset = ("reference_blocks or (correct_skip and None) or (identity and F1 and F3) or "
-              "lessons_augmentation")
+              "packages_augmentation")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
          str(pathlib.Path(__file__)), "-k", subset],
@@ -662,9 +678,62 @@ def test_correct_augmentations_pass(variant, capsys):
     assert capsys.readouterr().out == AUGMENTATION_PASSED
 
 
-def test_the_lessons_augmentation_passes(capsys):
+def test_the_packages_augmentation_passes_the_same_behavioural_check(capsys, monkeypatch):
+    monkeypatch.setattr(checks, "_references", lambda name: [])  # judged as an answer
     checks.check_augmentation(data.augmentation)
     assert capsys.readouterr().out == AUGMENTATION_PASSED
+
+
+def _wrapped_identity_block(X, f, filters, stage, block):
+    return blocks.identity_block(X, f, filters, stage, block)
+
+
+def _convolutional_block_as_a_stage(X, f, filters, stage, block, s=2):
+    return models.resnet_stage(X, f, filters, stage, 1, s)
+
+
+def _wrapped_stage(X, f, filters, stage, blocks_, s):
+    return models.resnet_stage(X, f, filters, stage, blocks_, s)
+
+
+def _stages_from_keras_applications_twin(X):
+    model = models.ResNet50(include_top=False, input_shape=(64, 64, 3))
+    return model.get_layer("conv5_block3_out").output
+
+
+def _augmentation_from_the_package(seed):
+    from resnet_lab.augment import RandomCropFlip
+
+    return RandomCropFlip(scale=(1.0, 1.0), shift=0.1, seed=seed)
+
+
+COPIED = "the exercise is to write it yourself, from Keras layers."
+CHEATS = [
+    (checks.check_identity_block, blocks.identity_block,
+     f"identity_block uses resnet_lab's own identity_block: {COPIED}"),
+    (checks.check_identity_block, _wrapped_identity_block,
+     f"identity_block uses resnet_lab's own identity_block: {COPIED}"),
+    (checks.check_convolutional_block, resnet_lab.convolutional_block,
+     f"convolutional_block uses resnet_lab's own convolutional_block: {COPIED}"),
+    (checks.check_convolutional_block, _convolutional_block_as_a_stage,
+     f"convolutional_block uses resnet_lab's own resnet_stage: {COPIED}"),
+    (checks.check_resnet_stage, _wrapped_stage,
+     f"resnet_stage uses resnet_lab's own resnet_stage: {COPIED}"),
+    (checks.check_resnet50_stages, _stages_from_keras_applications_twin,
+     f"resnet50_stages uses resnet_lab's own ResNet50: {COPIED}"),
+    (checks.check_augmentation, data.augmentation,
+     f"make_augmentation uses resnet_lab's own augmentation: {COPIED}"),
+    (checks.check_augmentation, _augmentation_from_the_package,
+     f"make_augmentation uses resnet_lab's own RandomCropFlip: {COPIED}"),
+]
+
+
+@pytest.mark.parametrize("check, answer, message", CHEATS,
+                         ids=[f"{check.__name__}-{answer.__name__}" for check, answer, _ in CHEATS])
+def test_the_packages_own_answer_is_refused(check, answer, message):
+    with pytest.raises(AssertionError) as info:
+        check(answer)
+    assert str(info.value) == message
 
 
 AUGMENTATION_MISTAKES = {
