@@ -9,8 +9,13 @@ The profile comes from one environment variable, ``RESNET_LAB_PROFILE``:
 Without the variable it is ``gpu`` when a GPU is visible and ``cpu`` otherwise.
 """
 
+import atexit
+import getpass
 import os
+import pathlib
 import platform
+import shutil
+import tempfile
 
 import keras
 
@@ -51,6 +56,24 @@ def current_profile():
     return name
 
 
+def check_profile(profile):
+    """``profile`` itself if it is one of PROFILES; a ValueError naming them if not (a
+    notebook's PROFILE can be set from outside, e.g. papermill's -p PROFILE ...)."""
+    if profile not in PROFILES:
+        raise ValueError(f"PROFILE = {profile!r} is not a profile; use one of "
+                         f"{', '.join(PROFILES)}.")
+    return profile
+
+
+def by_profile(profile, **values):
+    """The value for ``profile``: ``by_profile("cpu", smoke=8, cpu=30, gpu=50)`` is 30."""
+    missing = [name for name in PROFILES if name not in values]
+    if missing or len(values) != len(PROFILES):
+        raise TypeError(f"by_profile needs one value for each of {', '.join(PROFILES)}; "
+                        f"got {', '.join(values) or 'none'}.")
+    return values[check_profile(profile)]
+
+
 def describe_environment():
     """One line a learner can paste into a question: versions, backend and GPU."""
     import resnet_lab
@@ -66,3 +89,38 @@ def describe_environment():
         f"backend {backend}{version} | resnet_lab {resnet_lab.__version__} | "
         f"GPU: {', '.join(gpus) if gpus else 'none'}"
     )
+
+
+def run_folder(name, profile):
+    """Where a lesson keeps a run's checkpoints, logs and curves: ``runs/<name>``.
+
+    In the ``smoke`` profile (tests, grading) it is a new temporary folder, removed when
+    the kernel exits: a smoke run is never worth resuming, and grading a class must not
+    leave hundreds of MB of ResNet-50 checkpoints per student. A kernel that is killed
+    cannot remove its folder; the next smoke run removes it.
+    """
+    if check_profile(profile) != "smoke":
+        return f"runs/{name}"
+    root = pathlib.Path(tempfile.gettempdir()) / f"resnet-lab-smoke-runs-{getpass.getuser()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    for old in root.glob("*.pid*"):
+        pid = old.name.rpartition(".pid")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = root / f"{name}.pid{os.getpid()}"  # this kernel's; a new run each time
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return str(folder)
+
+
+def _running(pid):
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -1,0 +1,82 @@
+"""Profiles: from the environment, from a notebook parameter, and where runs are kept."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from resnet_lab import course, env
+
+
+@pytest.mark.parametrize("value, profile", [("smoke", "smoke"), (" CPU ", "cpu"),
+                                            ("gpu", "gpu")])
+def test_the_environment_variable_names_the_profile(value, profile, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_PROFILE", value)
+    assert env.current_profile() == profile
+
+
+def test_without_the_variable_the_hardware_chooses(monkeypatch):
+    monkeypatch.delenv("RESNET_LAB_PROFILE", raising=False)
+    assert env.current_profile() == ("gpu" if env.gpu_names() else "cpu")
+
+
+def test_an_unknown_profile_in_the_environment_is_one_sentence(monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_PROFILE", "fast")
+    with pytest.raises(ValueError) as info:
+        env.current_profile()
+    assert str(info.value) == ("RESNET_LAB_PROFILE='fast' is not a profile; use one of smoke, "
+                               "cpu, gpu (or leave it unset to choose by the hardware).")
+
+
+def test_by_profile_picks_the_value_and_names_the_choices():
+    assert env.by_profile("cpu", smoke=8, cpu=30, gpu=50) == 30
+    with pytest.raises(ValueError, match=r"^PROFILE = 'fast' is not a profile; use one of "
+                                         r"smoke, cpu, gpu\.$"):
+        env.by_profile("fast", smoke=8, cpu=30, gpu=50)
+    with pytest.raises(TypeError, match="one value for each of smoke, cpu, gpu; got smoke, cpu"):
+        env.by_profile("cpu", smoke=8, cpu=30)
+    assert env.check_profile("gpu") == "gpu"
+
+
+def smoke_run_folder(script=""):
+    """The smoke run folder a new Python process got, after running ``script`` in it."""
+    code = ("from resnet_lab.env import run_folder; import pathlib; "
+            "folder = pathlib.Path(run_folder('05_smoke', 'smoke')); "
+            "(folder / 'final.keras').write_text('x'); print(folder, flush=True); " + script)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return pathlib.Path(result.stdout.strip())
+
+
+def test_runs_are_kept_under_runs_except_smoke_runs_which_leave_nothing_behind():
+    assert env.run_folder("05_cpu", "cpu") == "runs/05_cpu"
+    folder = smoke_run_folder()
+    assert folder.name.startswith("05_smoke.pid") and not folder.exists()
+
+
+def test_a_smoke_run_folder_left_by_a_killed_kernel_goes_with_the_next_smoke_run():
+    killed = smoke_run_folder("import os; os._exit(0)")  # no clean-up at exit, as SIGKILL
+    assert (killed / "final.keras").exists()
+    assert env.run_folder("05_smoke", "smoke") != str(killed)
+    assert not killed.exists()
+
+
+def test_a_lesson_given_an_unknown_profile_by_papermill_says_so_in_one_line(monkeypatch):
+    """papermill's `-p PROFILE fast` adds a cell after the parameters cell."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    nb = nbformat.read(course.notebook_paths()[0], as_version=4)
+    index = next(i for i, cell in enumerate(nb.cells)
+                 if "parameters" in cell.metadata.get("tags", []))
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell('PROFILE = "fast"'))
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(course.NOTEBOOKS)}})
+    with pytest.raises(CellExecutionError) as info:
+        client.execute()
+    assert info.value.ename == "ValueError"
+    assert info.value.evalue == "PROFILE = 'fast' is not a profile; use one of smoke, cpu, gpu."
