@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 COMMANDS = {
     "course": ("resnet_lab.course", "run the notebooks headless (HTML course, clean outputs)"),
     "student": ("resnet_lab.student", "write student versions of the lesson notebooks"),
+    "grade": ("resnet_lab.grade", "grade student notebooks with the course's own checks"),
     "train": ("resnet_lab.train_cli", "train a model headless (resumable)"),
     "bench": ("resnet_lab.bench", "measure training and inference throughput"),
 }

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 import nbformat
 import pytest
@@ -37,18 +38,19 @@ def guide_config():
     text = GUIDE.read_text()
     block = re.search(r"write `nbgrader_config.py`:\n\s*```python\n(.*?)```", text, re.DOTALL)
     assert block, "the guide no longer shows nbgrader_config.py"
-    return "\n".join(line.strip() for line in block.group(1).splitlines()) + "\n"
+    return textwrap.dedent(block.group(1))
 
 
-def nbgrader(*args, cwd):
+def nbgrader(*args, cwd, env=None, check=True):
     # As in an activated environment: nbgrader runs the `alembic` command from PATH to
     # create its gradebook.
-    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    env = {**os.environ, "PATH": path, "RESNET_LAB_PROFILE": "smoke",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = dict(os.environ if env is None else env)
+    env.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]),
+               RESNET_LAB_PROFILE="smoke", TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
@@ -123,3 +125,19 @@ def test_a_wrong_submission_scores_zero_and_its_feedback_names_the_mistake(grade
         page = (graded / "feedback" / "bob" / "lesson01" / name).with_suffix(".html")
         text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
         assert f"AssertionError: {sentence}" in text
+
+
+def test_a_grading_kernel_without_resnet_lab_stops_autograde_instead_of_scoring_zero(
+        graded, tmp_path, kernel_without_resnet_lab):
+    import shutil
+
+    name, jupyter_path = kernel_without_resnet_lab
+    course_copy = tmp_path / "grading"
+    shutil.copytree(graded, course_copy)
+    with open(course_copy / "nbgrader_config.py", "a") as config:
+        config.write(f"\nc.Execute.kernel_name = {name!r}\n")
+    env = {**os.environ, "JUPYTER_PATH": jupyter_path}
+    result = nbgrader("autograde", "lesson01", "--force", "--student", "alice",
+                      cwd=course_copy, env=env, check=False)
+    assert result.returncode != 0
+    assert "the grading kernel cannot import resnet_lab" in result.stdout + result.stderr

@@ -1,0 +1,130 @@
+"""Grading without nbgrader: `python -m resnet_lab grade` runs the course's own checks.
+
+Submissions are made from the committed exercise version of lesson 1, as a student
+hands it in: answered, answered wrongly, or with the check cell doctored.
+"""
+
+import nbformat
+import pytest
+
+from resnet_lab import course, grade, student
+
+LESSON = "01_skip_connection.ipynb"
+RIGHT = 'z = layers.Add()([x, fx])\n    return layers.Activation("relu")(z)'
+CONCATENATED = 'z = layers.Concatenate()([x, fx])\n    return layers.Activation("relu")(z)'
+CHECK_PASSED = "skip_connection: all checks passed, it computes relu(F(x) + x)."
+
+
+def hand_in(folder, name, answer=None, doctor=None):
+    """The exercise version of lesson 1 with ``answer`` in place of the placeholder and
+    ``doctor(cell)`` applied to its check cell."""
+    nb = nbformat.read(course.EXERCISES / LESSON, as_version=4)
+    for cell in nb.cells:
+        grading = cell.metadata.get("nbgrader", {})
+        if grading.get("solution") and answer is not None:
+            cell.source = cell.source.replace("# YOUR CODE HERE\n    raise NotImplementedError()",
+                                              answer)
+        if grading.get("grade") and doctor is not None:
+            doctor(cell)
+    path = folder / f"{name}_{LESSON}"
+    nbformat.write(nb, path)
+    return path
+
+
+def fake_pass(cell):
+    cell.source = f"print({CHECK_PASSED!r})"
+
+
+def deleted(cell):
+    cell.source = ""
+    cell.metadata.pop("nbgrader")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    paths = [hand_in(folder, "alice", RIGHT),
+             hand_in(folder, "bob", CONCATENATED),
+             hand_in(folder, "carol", CONCATENATED, doctor=fake_pass),
+             hand_in(folder, "dan", RIGHT, doctor=deleted),
+             hand_in(folder, "erin")]
+    return {path.name.split("_")[0]: grade.grade(path, course.notebook_paths())
+            for path in paths}
+
+
+def test_a_correct_answer_scores_its_points(report):
+    assert report["alice"] == (LESSON, [("check_skip_connection", 1, 1, "")])
+
+
+def test_a_wrong_answer_scores_zero_with_the_checks_sentence(report):
+    lesson, [(grade_id, points, scored, message)] = report["bob"]
+    assert (lesson, grade_id, points, scored) == (LESSON, "check_skip_connection", 1, 0)
+    assert message.startswith("use an addition, not a concatenation")
+
+
+def test_a_doctored_check_cell_changes_nothing(report):
+    assert report["carol"] == report["bob"]  # the course's check ran, not the student's
+    assert report["dan"] == report["alice"]  # a deleted check is run all the same
+
+
+def test_an_unanswered_exercise_scores_zero_and_says_so(report):
+    _, [(_, _, scored, message)] = report["erin"]
+    assert scored == 0 and "skip_connection is not written yet" in message
+
+
+def test_the_command_reports_per_exercise_and_in_total(tmp_path, capsys):
+    path = hand_in(tmp_path, "bob", CONCATENATED)
+    assert grade.main([str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("  check_skip_connection: 0 / 1  use an addition, not a "
+                               "concatenation")
+    assert lines[1] == f"{path} ({LESSON}): 0 / 1"
+
+
+def test_a_kernel_without_resnet_lab_stops_grading_instead_of_scoring_zero(
+        tmp_path, capsys, monkeypatch, kernel_without_resnet_lab):
+    name, jupyter_path = kernel_without_resnet_lab
+    monkeypatch.setenv("JUPYTER_PATH", jupyter_path)
+    paths = [hand_in(tmp_path, who, RIGHT) for who in ("alice", "bob")]
+    assert grade.main([*map(str, paths), "--kernel", name]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no score at all
+    assert captured.err == (f"{paths[0]}: the kernel 'no-resnet-lab' cannot import "
+                            f"resnet_lab: run the grading with the course's environment (or "
+                            f"a kernel registered from it: make kernel, then --kernel "
+                            f"resnet-lab)\n")
+
+
+def test_a_notebook_of_no_lesson_is_named_and_the_others_graded(tmp_path, capsys):
+    stranger = tmp_path / "notes.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]),
+                   stranger)
+    good = hand_in(tmp_path, "alice", RIGHT)
+    assert grade.main([str(stranger), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"{stranger}: has no exercise of any lesson")
+    assert captured.out.splitlines()[-1] == f"{good} ({LESSON}): 1 / 1"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["missing.ipynb"], "no such notebook: missing.ipynb"),
+    (["x.ipynb", "--profile", "fast"], "argument --profile: invalid choice: 'fast'"),
+])
+def test_bad_arguments_get_one_line_and_exit_status_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        grade.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m resnet_lab grade: error: {message}")
+    assert err.count("\n") == 1
+
+
+def test_every_lesson_with_exercises_is_found_from_its_exercise_version():
+    lessons = course.notebook_paths()
+    for path in course.EXERCISES.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert grade.lesson_of(nb, lessons).name == path.name
+        graded = grade.graded_notebook(nb, nbformat.read(course.NOTEBOOKS / path.name,
+                                                         as_version=4))
+        # the exercise version's cells, with the course's check cells and hidden tests
+        assert student.count_exercises(graded) == 0
