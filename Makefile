@@ -14,17 +14,18 @@ STAMP := $(VENV)/.installed-$(TF_EXTRA)
 TEST_PROFILE ?= smoke
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup lab kernel test test-jax unit lint notebooks exercises course clean
+.PHONY: help setup lab kernel test test-jax test-lowest unit lint notebooks exercises course clean
 
 help:
 	@echo "make lab     set up (once) and open the course in JupyterLab"
 	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
 	@echo "make test-jax  lesson 05, the data tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
+	@echo "make test-lowest  the unit tests and lesson 04 with the oldest declared versions ($(LOWEST))"
 	@echo "make kernel  register this environment as the Jupyter kernel 'resnet-lab' for your user"
 	@echo "make exercises  rewrite notebooks/exercises/ from the solution notebooks"
 	@echo "make course  run every notebook headless and write HTML to build/course/index.html"
 	@echo "make bench   measure ResNet-50 throughput, ours next to keras.applications"
-	@echo "make clean   remove $(VENV) and build/"
+	@echo "make clean   remove $(VENV), $(LOWEST) and build/"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
@@ -80,6 +81,23 @@ test: setup lint
 	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest tests \
 		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
 
+# The oldest versions pyproject.toml declares (Keras, TensorFlow, NumPy, ...), installed
+# exactly (tests/lowest_versions.py writes the pins) in an environment of their own.
+LOWEST ?= .venv-lowest
+$(LOWEST)/.installed: pyproject.toml tests/lowest_versions.py
+	@test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	@$(PYTHON) tests/lowest_versions.py > $(LOWEST)/lowest.txt
+	@echo "==> Installing the oldest declared versions into $(LOWEST):" $$(cat $(LOWEST)/lowest.txt)
+	@$(LOWEST)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c $(LOWEST)/lowest.txt -e ".[$(TF_EXTRA),dev]"
+	@touch $@
+
+test-lowest: $(LOWEST)/.installed
+	@$(LOWEST)/bin/python -c 'import keras, numpy, tensorflow; print("==> keras", \
+		keras.__version__, "| tensorflow", tensorflow.__version__, "| numpy", numpy.__version__)'
+	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(LOWEST)/bin/python -m pytest tests \
+		notebooks/04_resnet50.ipynb --nbval-lax --nbval-current-env
+
 # The JAX path as a GPU machine without TensorFlow runs it: tests/without_tensorflow
 # makes every import of tensorflow fail. Lesson 05 (smoke profile) under nbval, the
 # config, data and augmentation tests, and the GPU measurement script's tiny run.
@@ -103,4 +121,4 @@ bench: setup
 	$(BIN)/python -m resnet_lab bench $(BENCH_ARGS) --json build/bench.json
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(LOWEST) build
