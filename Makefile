@@ -78,7 +78,7 @@ notebooks: setup
 
 test: setup lint
 	@echo "==> pytest: unit tests, then every notebook under nbval (profile $(TEST_PROFILE))"
-	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest tests \
+	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --durations=10 tests \
 		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
 
 # The oldest versions pyproject.toml declares (Keras, TensorFlow, NumPy, ...), installed

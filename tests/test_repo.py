@@ -41,3 +41,26 @@ def test_readme_quick_start_commands_are_make_targets_and_ci_runs_the_test_one()
         assert f"`{command}`" in readme or f"\n{command}\n" in readme
         assert re.search(rf"^{command.split()[1]}:", makefile, re.M)
     assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M)
+
+
+def test_every_runtime_requirement_has_the_lower_bound_make_test_lowest_installs(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        from lowest_versions import lowest_pins
+    finally:
+        sys.path.pop(0)
+    pins = lowest_pins()
+    assert {"keras", "numpy", "matplotlib", "pillow", "tensorflow", "tensorflow-cpu",
+            "jax"} <= set(pins)
+    declared = " ".join(PYPROJECT["project"]["dependencies"])
+    assert f"keras>={pins['keras']}" in declared
+    unbounded = tmp_path / "pyproject.toml"
+    unbounded.write_text('[project]\ndependencies = ["keras"]\n[project.optional-dependencies]\n')
+    try:
+        lowest_pins(unbounded)
+    except ValueError as error:
+        assert "'keras': a runtime requirement needs a lower bound" in str(error)
+    else:
+        raise AssertionError("a requirement without a lower bound was accepted")
