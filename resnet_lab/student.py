@@ -126,28 +126,37 @@ _EXERCISES_PARAGRAPH = re.compile(r"^\*\*Exercises\.\*\*.*?(?=\n\s*\n|\Z)",
                                   re.DOTALL | re.MULTILINE)
 
 
-def exercises_paragraph(name, count, solution):
+def exercises_paragraph(name, count, solution, questions=0):
     """The paragraph that tells the learner which version of lesson ``name`` they have
-    open, and where the other one is."""
+    open, and where the other one is. ``count`` exercises are code, each with a check;
+    ``questions`` are written answers (markdown)."""
     from resnet_lab import course
 
     one = count == 1
     checks = "followed by a check" if one else "each followed by a check"
+    asked = ""
+    if questions:
+        asked = (f" It also asks {'a question' if questions == 1 else f'{questions} questions'} "
+                 f"to answer before you run the cell that shows the answer.")
     if solution:
         text = (f"**Exercises.** This lesson has {count} short exercise{'' if one else 's'}, "
-                f"{checks} that tells you in one sentence what, if anything, is wrong. This "
-                f"notebook is the **solution version**: the answers are filled in. To try "
-                f"the exercises yourself first, open the exercise version, where each answer "
-                f"is a placeholder: [`exercises/{name}`](exercises/{name}) "
+                f"{checks} that tells you in one sentence what, if anything, is wrong.{asked} "
+                f"This notebook is the **solution version**: the answers are filled in. To "
+                f"try the exercises yourself first, open the exercise version, where each "
+                f"answer is a placeholder: [`exercises/{name}`](exercises/{name}) "
                 f"([open in Colab]({course.colab_url('exercises/' + name)})).")
     else:
         what = ("Its exercise is a placeholder" if one
                 else f"Its {count} short exercises are placeholders")
+        if questions:
+            which = "its question" if questions == 1 else "each of its questions"
+            asked = (f" Write your answer to {which} where it says YOUR ANSWER HERE, before "
+                     f"you run the cell that shows the answer.")
         text = (f"**Exercises.** This notebook is the **exercise version** of the lesson. "
                 f"{what} (`# YOUR CODE HERE`) for you to fill in, {checks} that tells you in "
-                f"one sentence what, if anything, is wrong. Run the notebook from the top: "
-                f"it stops at the first exercise. The answers are in the solution version, "
-                f"[`notebooks/{name}`]({course.github_url(name)}) "
+                f"one sentence what, if anything, is wrong.{asked} Run the notebook from the "
+                f"top: it stops at the first exercise. The answers are in the solution "
+                f"version, [`notebooks/{name}`]({course.github_url(name)}) "
                 f"([open in Colab]({course.colab_url(name)})).")
     # Wrapped like the lessons' prose, never inside a link's text.
     unbroken = re.sub(r"\[[^\]]*\]", lambda m: m.group().replace(" ", "\0"), text)
@@ -156,10 +165,11 @@ def exercises_paragraph(name, count, solution):
     return wrapped.replace("\0", " ")
 
 
-def count_exercises(nb):
-    """The number of cells with a solution region."""
-    return sum(1 for cell in nb.cells
-               if any(line.strip() == BEGIN_SOLUTION for line in cell.source.split("\n")))
+def count_exercises(nb, cell_type="code"):
+    """The number of cells of ``cell_type`` with a solution region: exercises ("code")
+    or questions with a written answer ("markdown")."""
+    return sum(1 for cell in nb.cells if cell.cell_type == cell_type
+               and any(line.strip() == BEGIN_SOLUTION for line in cell.source.split("\n")))
 
 
 def write_exercises_paragraph(nb, name, solution):
@@ -172,8 +182,9 @@ def write_exercises_paragraph(nb, name, solution):
         found = _EXERCISES_PARAGRAPH.search(cell.source) if cell.cell_type == "markdown" \
             else None
         if found:
-            source = (cell.source[:found.start()] + exercises_paragraph(name, count, solution)
-                      + cell.source[found.end():])
+            paragraph = exercises_paragraph(name, count, solution,
+                                            count_exercises(nb, "markdown"))
+            source = cell.source[:found.start()] + paragraph + cell.source[found.end():]
             changed = source != cell.source
             cell.source = source
             return changed

@@ -177,7 +177,9 @@ def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_
         if theirs.cell_type == "code":
             assert theirs.outputs == [] and theirs.execution_count is None
         if index == 0 and exercises:  # the introduction says which version this is
-            assert as_solution_intro(theirs.source, path.name, exercises) == mine.source
+            questions = student.count_exercises(solution, "markdown")
+            assert as_solution_intro(theirs.source, path.name, exercises, questions) == \
+                mine.source
         elif student.BEGIN_SOLUTION not in mine.source and student.BEGIN_HIDDEN not in mine.source:
             assert theirs.source == mine.source
         else:
@@ -185,11 +187,11 @@ def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_
             assert fill_in(theirs.source, mine.source) == without_hidden_tests(mine.source)
 
 
-def as_solution_intro(source, name, exercises):
+def as_solution_intro(source, name, exercises, questions):
     """An exercise version's introduction with the solution version's badge and paragraph."""
     source = course.BADGE.sub(lambda badge: f"{badge.group(1)}({course.colab_url(name)})", source)
     return student._EXERCISES_PARAGRAPH.sub(
-        lambda _: student.exercises_paragraph(name, exercises, solution=True), source)
+        lambda _: student.exercises_paragraph(name, exercises, True, questions), source)
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=[path.name for path in WITH_EXERCISES])
@@ -431,3 +433,14 @@ def test_course_sync_brings_a_stale_exercise_version_up_to_date(tmp_path, monkey
     printed = capsys.readouterr().out
     assert f"wrote {tmp_path / 'exercises' / LESSONS[0].name}" in printed
     assert "removed" in printed and "07_gone.ipynb" in printed
+
+
+def test_the_introduction_counts_exercises_and_questions_apart():
+    solution = student.exercises_paragraph("09_x.ipynb", 2, solution=True, questions=1)
+    exercise = student.exercises_paragraph("09_x.ipynb", 1, solution=False, questions=2)
+    assert "This lesson has 2 short exercises, each followed by a check" in " ".join(
+        solution.split())
+    assert "It also asks a question to answer before you run" in " ".join(solution.split())
+    assert "Its exercise is a placeholder" in " ".join(exercise.split())
+    assert "Write your answer to each of its questions where it says YOUR ANSWER HERE" in \
+        " ".join(exercise.split())
