@@ -14,13 +14,14 @@ STAMP := $(VENV)/.installed-$(TF_EXTRA)
 TEST_PROFILE ?= smoke
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup lab kernel test test-jax test-lowest unit lint notebooks exercises course clean
+.PHONY: help setup lab kernel test test-jax test-lowest test-grading unit lint notebooks exercises course clean
 
 help:
 	@echo "make lab     set up (once) and open the course in JupyterLab"
 	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
 	@echo "make test-jax  lesson 05, the data tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
 	@echo "make test-lowest  the unit tests and lesson 04 with the oldest declared versions ($(LOWEST))"
+	@echo "make test-grading  nbgrader's whole loop, lesson 5 included (slow)"
 	@echo "make kernel  register this environment as the Jupyter kernel 'resnet-lab' for your user"
 	@echo "make exercises  rewrite notebooks/exercises/ from the solution notebooks"
 	@echo "make course  run every notebook headless and write HTML to build/course/index.html"
@@ -80,6 +81,11 @@ test: setup lint
 	@echo "==> pytest: unit tests, then every notebook under nbval (profile $(TEST_PROFILE))"
 	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --durations=10 tests \
 		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
+
+# nbgrader's whole loop on lessons 1, 3 and 5 (lesson 5 trains ResNet-50, about 3 minutes
+# on 2 cores more than the grading tests make test runs).
+test-grading: setup
+	RESNET_LAB_SLOW_TESTS=1 $(BIN)/python -m pytest tests/test_grading.py tests/test_grade.py
 
 # The oldest versions pyproject.toml declares (Keras, TensorFlow, NumPy, ...), installed
 # exactly (tests/lowest_versions.py writes the pins) in an environment of their own.

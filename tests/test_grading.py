@@ -54,18 +54,18 @@ def nbgrader(*args, cwd, env=None, check=True):
     return result
 
 
-def submit(root, who, edit):
+def submit(root, who, edit, lessons=LESSONS, assignment="lesson01"):
     """Hand in the released notebooks with each exercise answered by the solution,
     changed by ``edit``."""
-    for name in LESSONS:
-        source = nbformat.read(root / "source" / "lesson01" / name, as_version=4)
-        released = nbformat.read(root / "release" / "lesson01" / name, as_version=4)
+    for name in lessons:
+        source = nbformat.read(root / "source" / assignment / name, as_version=4)
+        released = nbformat.read(root / "release" / assignment / name, as_version=4)
         for mine, theirs in zip(released.cells, source.cells, strict=True):
             if mine.metadata.get("nbgrader", {}).get("solution"):
                 answer = "\n".join(line for line in theirs.source.split("\n")
                                    if not student.is_marker(line))
                 mine.source = edit(name, answer)
-        folder = root / "submitted" / who / "lesson01"
+        folder = root / "submitted" / who / assignment
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(released, folder / name)
 
@@ -105,11 +105,11 @@ def test_generate_assignment_writes_the_committed_exercise_versions(graded):
             [cell.source for cell in committed.cells]
 
 
-def scores(root, who):
+def scores(root, who, assignment="lesson01"):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        submission = gradebook.find_submission("lesson01", who)
+        submission = gradebook.find_submission(assignment, who)
         return {nb.name: (nb.score, nb.max_score) for nb in submission.notebooks}
 
 
@@ -141,3 +141,40 @@ def test_a_grading_kernel_without_resnet_lab_stops_autograde_instead_of_scoring_
                       cwd=course_copy, env=env, check=False)
     assert result.returncode != 0
     assert "the grading kernel cannot import resnet_lab" in result.stdout + result.stderr
+
+
+
+@pytest.mark.skipif(not os.environ.get("RESNET_LAB_SLOW_TESTS"),
+                    reason="about 3 minutes on 2 cores: make test-grading runs it")
+def test_lesson_5_is_graded_right_wrong_and_copied(tmp_path):
+    """Lesson 5 trains ResNet-50 even in the smoke profile (about a minute per student
+    on 2 cores), hence the guide's timeout, and leaves no checkpoints behind."""
+    lesson = "05_train_resnet50.ipynb"
+    assert student.main([str(course.NOTEBOOKS / lesson), "--keep-solutions", "--out",
+                         str(tmp_path / "source" / "lesson05")]) == 0
+    (tmp_path / "nbgrader_config.py").write_text(guide_config())
+    nbgrader("generate_assignment", "lesson05", cwd=tmp_path)
+    flip = 'layers.RandomFlip("horizontal", seed=seed)'
+    answers = {
+        "alice": lambda name, answer: answer,
+        "bob": lambda name, answer: answer.replace(
+            flip, 'layers.RandomFlip("horizontal_and_vertical", seed=seed)'),
+        "carol": lambda name, answer: "from resnet_lab.data import augmentation as "
+                                      "make_augmentation  # noqa: F401\n",
+    }
+    for who, edit in answers.items():
+        submit(tmp_path, who, edit, [lesson], "lesson05")
+    nbgrader("autograde", "lesson05", cwd=tmp_path)
+    assert {who: scores(tmp_path, who, "lesson05") for who in answers} == {
+        "alice": {"05_train_resnet50": (1, 1)}, "bob": {"05_train_resnet50": (0, 1)},
+        "carol": {"05_train_resnet50": (0, 1)}}
+    messages = {}
+    for who in ("bob", "carol"):
+        nb = nbformat.read(tmp_path / "autograded" / who / "lesson05" / lesson, as_version=4)
+        check = next(cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade"))
+        messages[who] = next(out.evalue for out in check.outputs if out.output_type == "error")
+    assert messages["bob"].startswith("images are also flipped upside down")
+    assert messages["carol"].startswith("make_augmentation uses resnet_lab's own augmentation")
+    size = sum(path.stat().st_size for path in (tmp_path / "autograded").rglob("*")
+               if path.is_file())
+    assert size < 20e6, f"autograded/ holds {size / 1e6:.0f} MB"
