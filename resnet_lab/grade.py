@@ -9,6 +9,8 @@ solution notebook is run with the student's exercise cells in place of the answe
 every other cell, the check cells and their hidden tests included, is the course's,
 whatever the student changed or deleted. A check cell scores its points when it runs
 without error; for each failed check the report gives the sentence the student saw.
+Written answers (questions answered in a markdown cell) are listed for the teacher to
+grade by hand.
 
 The notebook runs in a fresh kernel (``python3`` unless --kernel names another) in a
 temporary folder, in the ``smoke`` profile by default: the checks do not depend on the
@@ -113,7 +115,12 @@ def score(nb, kernel="python3"):
     results = []
     for cell in nb.cells:
         grading = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not grading.get("grade"):
+        if not grading.get("grade"):
+            continue
+        if cell.cell_type == "markdown":  # a written answer: the teacher grades it
+            answer = " ".join(cell.source.split())
+            results.append((grading["grade_id"], grading.get("points", 0), None,
+                            f"to grade by hand: {answer[:300]}"))
             continue
         error = _error(cell)
         points = grading.get("points", 0)
@@ -180,10 +187,14 @@ def main(argv=None):
             status = 1
             continue
         for grade_id, points, scored, message in results:
-            line = f"  {grade_id}: {scored} / {points}"
+            line = f"  {grade_id}: {'?' if scored is None else scored} / {points}"
             print(line + (f"  {message}" if message else ""))
-        total = sum(points for _, points, _, _ in results)
-        print(f"{path} ({lesson}): {sum(scored for _, _, scored, _ in results)} / {total}")
+        checked = [(points, scored) for _, points, scored, _ in results if scored is not None]
+        by_hand = sum(points for _, points, scored, _ in results if scored is None)
+        print(f"{path} ({lesson}): {sum(scored for _, scored in checked)} / "
+              f"{sum(points for points, _ in checked)}"
+              + (f", and {by_hand} point{'s' if by_hand != 1 else ''} to grade by hand"
+                 if by_hand else ""))
     return status
 
 

@@ -126,37 +126,49 @@ _EXERCISES_PARAGRAPH = re.compile(r"^\*\*Exercises\.\*\*.*?(?=\n\s*\n|\Z)",
                                   re.DOTALL | re.MULTILINE)
 
 
+def _counted(count, one, many):
+    return one if count == 1 else f"{count} {many}"
+
+
 def exercises_paragraph(name, count, solution, questions=0):
     """The paragraph that tells the learner which version of lesson ``name`` they have
     open, and where the other one is. ``count`` exercises are code, each with a check;
-    ``questions`` are written answers (markdown)."""
+    ``questions`` are written answers (markdown), to give before running a cell."""
     from resnet_lab import course
 
-    one = count == 1
-    checks = "followed by a check" if one else "each followed by a check"
-    asked = ""
-    if questions:
-        asked = (f" It also asks {'a question' if questions == 1 else f'{questions} questions'} "
-                 f"to answer before you run the cell that shows the answer.")
+    checks = "followed by a check" if count == 1 else "each followed by a check"
+    work = []
     if solution:
-        text = (f"**Exercises.** This lesson has {count} short exercise{'' if one else 's'}, "
-                f"{checks} that tells you in one sentence what, if anything, is wrong.{asked} "
-                f"This notebook is the **solution version**: the answers are filled in. To "
-                f"try the exercises yourself first, open the exercise version, where each "
-                f"answer is a placeholder: [`exercises/{name}`](exercises/{name}) "
+        if count:
+            exercises = _counted(count, "1 short exercise", "short exercises")
+            work.append(f"This lesson has {exercises}, {checks} that tells you in one "
+                        f"sentence what, if anything, is wrong.")
+        if questions:
+            asks = _counted(questions, "a question", "questions")
+            work.append(f"{'It also asks' if count else 'This lesson asks'} {asks} to answer "
+                        f"before you run the cell that shows the answer.")
+        first = "try the exercises yourself first" if count else "answer yourself first"
+        text = (f"**Exercises.** {' '.join(work)} This notebook is the **solution version**: "
+                f"the answers are filled in. To {first}, open the "
+                f"exercise version, where each answer is a placeholder: "
+                f"[`exercises/{name}`](exercises/{name}) "
                 f"([open in Colab]({course.colab_url('exercises/' + name)})).")
     else:
-        what = ("Its exercise is a placeholder" if one
-                else f"Its {count} short exercises are placeholders")
+        if count:
+            what = _counted(count, "Its exercise is a placeholder",
+                            "short exercises are placeholders")
+            what = what if count == 1 else f"Its {what}"
+            work.append(f"{what} (`# YOUR CODE HERE`) for you to fill in, {checks} that tells "
+                        f"you in one sentence what, if anything, is wrong.")
         if questions:
             which = "its question" if questions == 1 else "each of its questions"
-            asked = (f" Write your answer to {which} where it says YOUR ANSWER HERE, before "
-                     f"you run the cell that shows the answer.")
+            work.append(f"Write your answer to {which} where it says YOUR ANSWER HERE, before "
+                        f"you run the cell that shows the answer.")
+        stops = " Run the notebook from the top: it stops at the first exercise." if count \
+            else ""
         text = (f"**Exercises.** This notebook is the **exercise version** of the lesson. "
-                f"{what} (`# YOUR CODE HERE`) for you to fill in, {checks} that tells you in "
-                f"one sentence what, if anything, is wrong.{asked} Run the notebook from the "
-                f"top: it stops at the first exercise. The answers are in the solution "
-                f"version, [`notebooks/{name}`]({course.github_url(name)}) "
+                f"{' '.join(work)}{stops} The answers are in the solution version, "
+                f"[`notebooks/{name}`]({course.github_url(name)}) "
                 f"([open in Colab]({course.colab_url(name)})).")
     # Wrapped like the lessons' prose, never inside a link's text.
     unbroken = re.sub(r"\[[^\]]*\]", lambda m: m.group().replace(" ", "\0"), text)
@@ -175,15 +187,14 @@ def count_exercises(nb, cell_type="code"):
 def write_exercises_paragraph(nb, name, solution):
     """Write the paragraph about the exercises into the first markdown cell that has one
     (a notebook without exercises is left alone); True if the notebook changed."""
-    count = count_exercises(nb)
-    if not count:
+    count, questions = count_exercises(nb), count_exercises(nb, "markdown")
+    if not count and not questions:
         return False
     for cell in nb.cells:
         found = _EXERCISES_PARAGRAPH.search(cell.source) if cell.cell_type == "markdown" \
             else None
         if found:
-            paragraph = exercises_paragraph(name, count, solution,
-                                            count_exercises(nb, "markdown"))
+            paragraph = exercises_paragraph(name, count, solution, questions)
             source = cell.source[:found.start()] + paragraph + cell.source[found.end():]
             changed = source != cell.source
             cell.source = source
@@ -205,14 +216,16 @@ def exercise_version(nb, name, keep_solutions=False):
     from resnet_lab import course
 
     nb = copy.deepcopy(nb)
-    if count_exercises(nb):
+    if count_exercises(nb) or count_exercises(nb, "markdown"):
         write_exercises_paragraph(nb, name, solution=False)
         badge = f"({course.colab_url('exercises/' + name)})"
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = course.BADGE.sub(lambda match: match.group(1) + badge,
                                                cell.source)
-    return (nb, count_exercises(nb)) if keep_solutions else student_notebook(nb)
+    if keep_solutions:
+        return nb, count_exercises(nb) + count_exercises(nb, "markdown")
+    return student_notebook(nb)
 
 
 def convert(paths, out, keep_solutions=False):
@@ -233,21 +246,21 @@ def convert(paths, out, keep_solutions=False):
             errors.append(f"{path}: not a readable notebook ({error})")
             continue
         try:
-            student, exercises = exercise_version(nb, path.name, keep_solutions)
+            student, _ = exercise_version(nb, path.name, keep_solutions)
         except MarkerError as error:
             errors.append(f"{path}: {error}")
             continue
         nbformat.validate(student)
-        converted.append((path, student, exercises))
+        converted.append((path, student, count_exercises(nb), count_exercises(nb, "markdown")))
     if errors:
         raise MarkerError("\n".join(errors))
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path, student, exercises in converted:
+    for path, student, exercises, questions in converted:
         target = out / path.name
         write_atomically(target, nbformat.writes(student) + "\n")
-        written.append((target, exercises))
+        written.append((target, exercises, questions))
     return written
 
 
@@ -312,8 +325,9 @@ def main(argv=None):
         print(f"{parser.prog}: nothing written, fix the markers first:\n{error}",
               file=sys.stderr)
         return 1
-    for target, exercises in written:
-        print(f"wrote {target} ({exercises} exercise{'s' if exercises != 1 else ''})")
+    for target, exercises, questions in written:
+        asked = f", {questions} question{'s' if questions != 1 else ''}" if questions else ""
+        print(f"wrote {target} ({exercises} exercise{'s' if exercises != 1 else ''}{asked})")
     return 0
 
 

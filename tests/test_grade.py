@@ -51,22 +51,35 @@ def report(tmp_path_factory):
             for path in paths}
 
 
+def checks(entry):
+    """The checks of a graded submission: its written answers are graded by hand."""
+    lesson, results = entry
+    return lesson, [result for result in results if result[2] is not None]
+
+
 def test_a_correct_answer_scores_its_points(report):
-    assert report["alice"] == (LESSON, [("check_skip_connection", 1, 1, "")])
+    assert checks(report["alice"]) == (LESSON, [("check_skip_connection", 1, 1, "")])
+
+
+def test_written_answers_are_left_to_the_teacher_with_the_students_answer(report):
+    _, results = report["alice"]
+    [(grade_id, points, scored, message)] = [r for r in results if r[2] is None]
+    assert grade_id.startswith("question") and points == 1 and scored is None
+    assert message.startswith("to grade by hand: **Question**")
 
 
 def test_a_wrong_answer_scores_zero_with_the_checks_sentence(report):
-    lesson, [(grade_id, points, scored, message)] = report["bob"]
+    lesson, [(grade_id, points, scored, message)] = checks(report["bob"])
     assert (lesson, grade_id, points, scored) == (LESSON, "check_skip_connection", 1, 0)
     assert message.startswith("use an addition, not a concatenation")
 
 
 def test_a_doctored_check_cell_changes_nothing(report):
-    assert report["carol"] == report["bob"]  # the course's check ran, not the student's
+    assert checks(report["carol"]) == checks(report["bob"])  # the course's check ran
 
 
 def test_an_unanswered_exercise_scores_zero_and_says_so_even_without_its_check_cell(report):
-    _, [(grade_id, _, scored, message)] = report["dan"]  # the deleted check ran all the same
+    _, [(grade_id, _, scored, message)] = checks(report["dan"])  # the deleted check ran
     assert grade_id == "check_skip_connection" and scored == 0
     assert "skip_connection is not written yet" in message
 
@@ -96,7 +109,8 @@ def test_the_command_reports_per_exercise_and_names_a_notebook_of_no_lesson(tmp_
     lines = captured.out.splitlines()
     assert lines[0].startswith("  check_skip_connection: 0 / 1  use an addition, not a "
                                "concatenation")
-    assert lines[1] == f"{bob} ({LESSON}): 0 / 1"
+    assert lines[1].startswith("  question_gradient_spread: ? / 1  to grade by hand: ")
+    assert lines[2] == f"{bob} ({LESSON}): 0 / 1, and 1 point to grade by hand"
 
 
 @pytest.mark.parametrize("argv, message", [

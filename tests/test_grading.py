@@ -64,7 +64,7 @@ def submit(root, who, edit, lessons=LESSONS, assignment="lesson01"):
             if mine.metadata.get("nbgrader", {}).get("solution"):
                 answer = "\n".join(line for line in theirs.source.split("\n")
                                    if not student.is_marker(line))
-                mine.source = edit(name, answer)
+                mine.source = edit(name, answer) if mine.cell_type == "code" else answer
         folder = root / "submitted" / who / assignment
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(released, folder / name)
@@ -108,19 +108,28 @@ def test_generate_assignment_writes_the_committed_exercise_versions(graded):
 def scores(root, who, assignment="lesson01"):
     from nbgrader.api import Gradebook
 
+    """{notebook: (points, out of)} of the checks, and {notebook: answers left to grade by
+    hand} (the written questions)."""
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(assignment, who)
-        return {nb.name: (nb.score, nb.max_score) for nb in submission.notebooks}
+        checks, by_hand = {}, {}
+        for nb in submission.notebooks:
+            auto = [grade for grade in nb.grades if not grade.needs_manual_grade]
+            checks[nb.name] = (sum(grade.score for grade in auto),
+                               sum(grade.max_score for grade in auto))
+            by_hand[nb.name] = sum(grade.needs_manual_grade for grade in nb.grades)
+        return checks, by_hand
 
 
 def test_a_correct_submission_scores_every_point(graded):
-    assert scores(graded, "alice") == {"01_skip_connection": (1, 1),
-                                       "03_convolutional_block": (2, 2)}
+    checks, by_hand = scores(graded, "alice")
+    assert checks == {"01_skip_connection": (1, 1), "03_convolutional_block": (2, 2)}
+    assert by_hand == {"01_skip_connection": 1, "03_convolutional_block": 1}  # the questions
 
 
 def test_a_wrong_submission_scores_zero_and_its_feedback_names_the_mistake(graded):
-    assert scores(graded, "bob") == {"01_skip_connection": (0, 1),
-                                     "03_convolutional_block": (0, 2)}
+    checks, _ = scores(graded, "bob")
+    assert checks == {"01_skip_connection": (0, 1), "03_convolutional_block": (0, 2)}
     for name, (_, sentence) in MISTAKES.items():
         page = (graded / "feedback" / "bob" / "lesson01" / name).with_suffix(".html")
         text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
@@ -165,7 +174,7 @@ def test_lesson_5_is_graded_right_wrong_and_copied(tmp_path):
     for who, edit in answers.items():
         submit(tmp_path, who, edit, [lesson], "lesson05")
     nbgrader("autograde", "lesson05", cwd=tmp_path)
-    assert {who: scores(tmp_path, who, "lesson05") for who in answers} == {
+    assert {who: scores(tmp_path, who, "lesson05")[0] for who in answers} == {
         "alice": {"05_train_resnet50": (1, 1)}, "bob": {"05_train_resnet50": (0, 1)},
         "carol": {"05_train_resnet50": (0, 1)}}
     messages = {}

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -122,20 +123,26 @@ def test_every_lesson_has_exercises_and_the_command_reports_them(student_dir, ca
     out = student_dir.parent / "again"
     assert student.main(["--out", str(out)]) == 0
     printed = capsys.readouterr().out.splitlines()
-    counts = {}
+    counts, questions = {}, {}
     for line in printed:
         name = pathlib.Path(line.split()[1]).name
         counts[name] = int(line.split("(")[1].split()[0])
+        asked = re.search(r", (\d+) questions?\)$", line)
+        questions[name] = int(asked.group(1)) if asked else 0
     assert list(counts) == NAMES
     assert {name: counts[name] for name in NAMES[:5]} == {
         "01_skip_connection.ipynb": 1, "02_identity_block.ipynb": 5,
         "03_convolutional_block.ipynb": 1, "04_resnet50.ipynb": 2,
         "05_train_resnet50.ipynb": 1}
+    assert all(questions[name] >= 1 for name in NAMES[:6])  # one to answer before running
     assert sorted(path.name for path in out.iterdir()) == NAMES  # no temporary files left
     for path in WITH_EXERCISES:  # the lesson's introduction announces them
-        count = counts[path.name]
-        intro = nbformat.read(path, as_version=4).cells[0].source
-        assert f"This lesson has {count} short exercise{'s' if count > 1 else ''}," in intro
+        count, asked = counts[path.name], questions[path.name]
+        intro = " ".join(nbformat.read(path, as_version=4).cells[0].source.split())
+        if count:
+            assert f"This lesson has {count} short exercise{'s' if count > 1 else ''}," in intro
+        if asked:
+            assert f"asks {'a question' if asked == 1 else f'{asked} questions'}" in intro
 
 
 def test_the_first_five_lessons_have_exercises():
@@ -176,8 +183,8 @@ def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_
         assert theirs.get("id") == mine.get("id")
         if theirs.cell_type == "code":
             assert theirs.outputs == [] and theirs.execution_count is None
-        if index == 0 and exercises:  # the introduction says which version this is
-            questions = student.count_exercises(solution, "markdown")
+        questions = student.count_exercises(solution, "markdown")
+        if index == 0 and (exercises or questions):  # the intro says which version this is
             assert as_solution_intro(theirs.source, path.name, exercises, questions) == \
                 mine.source
         elif student.BEGIN_SOLUTION not in mine.source and student.BEGIN_HIDDEN not in mine.source:
@@ -253,6 +260,9 @@ def fill_in(student_source, solution_source):
         if lines[i].strip() == STUB[0] and i + 1 < len(lines) and lines[i + 1].strip() == STUB[1]:
             out.extend(next(regions))
             i += 2
+        elif lines[i].strip() == student.TEXT_STUB[0]:  # a written answer's placeholder
+            out.extend(next(regions))
+            i += 1
         else:
             out.append(lines[i])
             i += 1
@@ -311,7 +321,7 @@ def test_the_command_line_runs_it(tmp_path):
         [sys.executable, "-m", "resnet_lab", "student", str(LESSONS[0]), "--out",
          str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=course.ROOT)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote {tmp_path / LESSONS[0].name} (1 exercise)\n"
+    assert result.stdout == f"wrote {tmp_path / LESSONS[0].name} (1 exercise, 1 question)\n"
 
 
 # ---------------------------------------------------------------------------------
@@ -333,8 +343,8 @@ def work_through(student_nb, solution_nb, timeout=600):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    exercises = [i for i, cell in enumerate(solution_nb.cells)
-                 if student.BEGIN_SOLUTION in cell.source]
+    exercises = [i for i, cell in enumerate(solution_nb.cells)  # code to write, not answers
+                 if cell.cell_type == "code" and student.BEGIN_SOLUTION in cell.source]
     last_check = next(i for i, cell in enumerate(solution_nb.cells)
                       if i > exercises[-1] and cell.metadata.get("nbgrader", {}).get("grade"))
     client = NotebookClient(student_nb, timeout=timeout, kernel_name="python3",
@@ -362,7 +372,11 @@ def work_through(student_nb, solution_nb, timeout=600):
     return stops
 
 
-@pytest.mark.parametrize("name", [path.name for path in WITH_EXERCISES])
+WITH_CODE_EXERCISES = [path.name for path in WITH_EXERCISES
+                       if student.count_exercises(nbformat.read(path, as_version=4))]
+
+
+@pytest.mark.parametrize("name", WITH_CODE_EXERCISES)
 def test_an_exercise_notebook_stops_only_at_exercises_and_passes_once_solved(
         name, monkeypatch):
     monkeypatch.setenv("RESNET_LAB_PROFILE", "smoke")
