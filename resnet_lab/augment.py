@@ -28,10 +28,10 @@ import math
 import keras
 from keras import ops
 
-# The random resized crop of ImageNet recipes (Szegedy et al. 2015; torchvision's
-# RandomResizedCrop draws the area from (0.08, 1)): at Imagenette's small sizes and
-# short runs the larger minimum area of fast.ai's Imagenette training script works
-# better, so we use (0.35, 1).
+# The random resized crop of ImageNet recipes (Szegedy et al., "Going Deeper with
+# Convolutions", 2014, https://arxiv.org/abs/1409.4842; torchvision's RandomResizedCrop
+# draws the area from (0.08, 1)). For Imagenette's small images and short runs we take
+# the larger minimum area of fast.ai's Imagenette training script, min_scale=0.35.
 RESIZED_CROP = {"scale": (0.35, 1.0), "ratio": (3 / 4, 4 / 3), "shift": 0.0}
 SHIFT = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0), "shift": 0.1}
 KINDS = {"resized_crop": RESIZED_CROP, "shift": SHIFT}

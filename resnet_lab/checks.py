@@ -580,8 +580,8 @@ def _batchnorm_mistake(steps):
         if axis not in (3, -1):
             return f"BatchNorm normalises the channels: axis=3 (or -1), not axis={axis}."
         if not np.isclose(step.op.epsilon, blocks.BN_EPSILON, rtol=1e-3):
-            return ("BatchNorm needs epsilon=1.001e-5, the value of the original ResNet-50 "
-                    f"(yours is {step.op.epsilon:g}; the Keras default is 1e-3).")
+            return ("BatchNorm needs epsilon=1.001e-5, the value of keras.applications' "
+                    f"ResNet50 (yours is {step.op.epsilon:g}; the Keras default is 1e-3).")
         if step.node.arguments.kwargs.get("training") is not None:
             return ("don't pass training= to BatchNorm: Keras gives every layer the model's "
                     "own training flag.")

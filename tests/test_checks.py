@@ -246,8 +246,8 @@ IDENTITY_MISTAKES = {
         "the filters are swapped: the three convolutions take F1, F2, F3 = filters[0], "
         "filters[1], filters[2] ([4, 6, 12]) in that order, but yours have [12, 6, 4].",
     "default BatchNorm epsilon":
-        "BatchNorm needs epsilon=1.001e-5, the value of the original ResNet-50 (yours is "
-        "0.001; the Keras default is 1e-3).",
+        "BatchNorm needs epsilon=1.001e-5, the value of keras.applications' ResNet50 (yours "
+        "is 0.001; the Keras default is 1e-3).",
     "BatchNorm on axis 1": "BatchNorm normalises the channels: axis=3 (or -1), not axis=1.",
     "training=True on BatchNorm":
         "don't pass training= to BatchNorm: Keras gives every layer the model's own "
