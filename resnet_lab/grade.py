@@ -68,14 +68,14 @@ def graded_notebook(submission, solution):
 
     nb = copy.deepcopy(solution)
     answers = exercise_cells(submission)
-    for index, cell in enumerate(nb.cells):
+    for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if not cell.metadata.get("nbgrader", {}).get("solution"):
             continue
-        if grade_id in answers:
-            nb.cells[index].source = answers[grade_id].source
-        else:
-            nb.cells[index].source, _ = student.convert_source(cell.source, cell.cell_type)
+        question, _ = student.convert_source(cell.source, cell.cell_type)
+        if cell.cell_type == "markdown":  # the question, to tell the answer from it
+            cell.metadata["question"] = question.replace(student.TEXT_STUB[0], "").strip()
+        cell.source = answers[grade_id].source if grade_id in answers else question
     return nb
 
 
@@ -118,7 +118,13 @@ def score(nb, kernel="python3"):
         if not grading.get("grade"):
             continue
         if cell.cell_type == "markdown":  # a written answer: the teacher grades it
-            answer = " ".join(cell.source.split())
+            answer = cell.source
+            question = cell.metadata.get("question", "")
+            if question and answer.startswith(question):
+                answer = answer[len(question):]
+            answer = " ".join(answer.split())
+            if answer in ("", student.TEXT_STUB[0]):
+                answer = "(no answer)"
             results.append((grading["grade_id"], grading.get("points", 0), None,
                             f"to grade by hand: {answer[:300]}"))
             continue

@@ -15,16 +15,18 @@ CONCATENATED = 'z = layers.Concatenate()([x, fx])\n    return layers.Activation(
 CHECK_PASSED = "skip_connection: all checks passed, it computes relu(F(x) + x)."
 
 
-def hand_in(folder, name, answer=None, doctor=None):
-    """The exercise version of lesson 1 with ``answer`` in place of the placeholder and
-    ``doctor(cell)`` applied to its check cell."""
+def hand_in(folder, name, answer=None, doctor=None, written=None):
+    """The exercise version of lesson 1 with ``answer`` in place of the placeholder,
+    ``doctor(cell)`` applied to its check cell and ``written`` as the question's answer."""
     nb = nbformat.read(course.EXERCISES / LESSON, as_version=4)
     for cell in nb.cells:
         grading = cell.metadata.get("nbgrader", {})
         if grading.get("solution") and answer is not None:
             cell.source = cell.source.replace("# YOUR CODE HERE\n    raise NotImplementedError()",
                                               answer)
-        if grading.get("grade") and doctor is not None:
+        if grading.get("solution") and cell.cell_type == "markdown" and written:
+            cell.source = cell.source.replace(student.TEXT_STUB[0], written)
+        if grading.get("grade") and cell.cell_type == "code" and doctor is not None:
             doctor(cell)
     path = folder / f"{name}_{LESSON}"
     nbformat.write(nb, path)
@@ -43,7 +45,7 @@ def deleted(cell):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    paths = [hand_in(folder, "alice", RIGHT),
+    paths = [hand_in(folder, "alice", RIGHT, written="Larger near the input."),
              hand_in(folder, "bob", CONCATENATED),
              hand_in(folder, "carol", CONCATENATED, doctor=fake_pass),
              hand_in(folder, "dan", doctor=deleted)]  # unanswered, and no check to fail
@@ -65,7 +67,9 @@ def test_written_answers_are_left_to_the_teacher_with_the_students_answer(report
     _, results = report["alice"]
     [(grade_id, points, scored, message)] = [r for r in results if r[2] is None]
     assert grade_id.startswith("question") and points == 1 and scored is None
-    assert message.startswith("to grade by hand: **Question**")
+    assert message == "to grade by hand: Larger near the input."
+    _, results = report["dan"]
+    assert [r[3] for r in results if r[2] is None] == ["to grade by hand: (no answer)"]
 
 
 def test_a_wrong_answer_scores_zero_with_the_checks_sentence(report):
