@@ -16,6 +16,7 @@
 """
 
 import argparse
+import contextlib
 import html
 import os
 import pathlib
@@ -73,21 +74,29 @@ def execute(path, profile=None, timeout=1800, keep_measurements=False):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env_profile = {"RESNET_LAB_PROFILE": profile} if profile else {}
-    old = {k: os.environ.get(k) for k in env_profile}
-    os.environ.update(env_profile)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
+    with environment(RESNET_LAB_PROFILE=profile):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(pathlib.Path(path).parent)}}
                        ).execute()
+    return clean(nb, keep_measurements)
+
+
+@contextlib.contextmanager
+def environment(**values):
+    """Set environment variables (those given as None are left alone) for a block, for
+    the kernels it starts; restore them after."""
+    values = {key: value for key, value in values.items() if value is not None}
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
         for key, value in old.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return clean(nb, keep_measurements)
 
 
 MACHINE_DEPENDENT = "machine-dependent"  # a tag: the cell's output is a measurement

@@ -17,14 +17,14 @@ import platform
 import shutil
 import tempfile
 
-import keras
-
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_VARIABLE = "RESNET_LAB_PROFILE"
 
 
 def gpu_names():
     """Names of the GPUs the Keras backend can use (an empty list on a CPU)."""
+    import keras
+
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -76,6 +76,8 @@ def by_profile(profile, **values):
 
 def describe_environment():
     """One line a learner can paste into a question: versions, backend and GPU."""
+    import keras
+
     import resnet_lab
 
     backend = keras.backend.backend()

@@ -19,13 +19,13 @@ instead of scoring zeros.
 """
 
 import argparse
-import os
 import pathlib
 import sys
 import tempfile
 
 from resnet_lab import course, student
 from resnet_lab.env import PROFILES
+from resnet_lab.train_cli import OneLineParser
 
 
 class GradingError(Exception):
@@ -82,19 +82,10 @@ def graded_notebook(submission, solution):
 def _run(nb, profile, timeout, kernel):
     from nbclient import NotebookClient
 
-    old = {key: os.environ.get(key) for key in ("RESNET_LAB_PROFILE", "TF_CPP_MIN_LOG_LEVEL")}
-    os.environ.update(RESNET_LAB_PROFILE=profile, TF_CPP_MIN_LOG_LEVEL="2")
-    try:
-        with tempfile.TemporaryDirectory(prefix="resnet-lab-grade-") as folder:
-            NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=True,
-                           record_timing=False,
-                           resources={"metadata": {"path": folder}}).execute()
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with course.environment(RESNET_LAB_PROFILE=profile, TF_CPP_MIN_LOG_LEVEL="2"), \
+            tempfile.TemporaryDirectory(prefix="resnet-lab-grade-") as folder:
+        NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=True,
+                       record_timing=False, resources={"metadata": {"path": folder}}).execute()
     return nb
 
 
@@ -159,13 +150,8 @@ def grade(path, lessons, profile="smoke", timeout=600, kernel="python3"):
     return solution.name, score(nb, kernel)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv=None):
-    parser = _Parser(prog="python -m resnet_lab grade", description=__doc__,
+    parser = OneLineParser(prog="python -m resnet_lab grade", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", nargs="+", type=pathlib.Path,
                         help="the students' notebooks")

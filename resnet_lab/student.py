@@ -281,15 +281,11 @@ def write_atomically(target, text):
         raise
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv=None):
     from resnet_lab import course
+    from resnet_lab.train_cli import OneLineParser
 
-    parser = _Parser(prog="python -m resnet_lab student", description=__doc__,
+    parser = OneLineParser(prog="python -m resnet_lab student", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
                         help="solution notebooks (default: every lesson in notebooks/)")
