@@ -46,7 +46,6 @@ def deleted(cell):
 def report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     paths = [hand_in(folder, "alice", RIGHT, written="Larger near the input."),
-             hand_in(folder, "bob", CONCATENATED),
              hand_in(folder, "carol", CONCATENATED, doctor=fake_pass),
              hand_in(folder, "dan", doctor=deleted)]  # unanswered, and no check to fail
     return {path.name.split("_")[0]: grade.grade(path, course.notebook_paths())
@@ -72,14 +71,12 @@ def test_written_answers_are_left_to_the_teacher_with_the_students_answer(report
     assert [r[3] for r in results if r[2] is None] == ["to grade by hand: (no answer)"]
 
 
-def test_a_wrong_answer_scores_zero_with_the_checks_sentence(report):
-    lesson, [(grade_id, points, scored, message)] = checks(report["bob"])
+def test_a_wrong_answer_scores_zero_with_the_checks_sentence_whatever_its_check_cell_says(
+        report):
+    # carol replaced her check cell by print("... all checks passed"): the course's ran
+    lesson, [(grade_id, points, scored, message)] = checks(report["carol"])
     assert (lesson, grade_id, points, scored) == (LESSON, "check_skip_connection", 1, 0)
     assert message.startswith("use an addition, not a concatenation")
-
-
-def test_a_doctored_check_cell_changes_nothing(report):
-    assert checks(report["carol"]) == checks(report["bob"])  # the course's check ran
 
 
 def test_an_unanswered_exercise_scores_zero_and_says_so_even_without_its_check_cell(report):
