@@ -21,10 +21,11 @@ The recipe, and why:
   a linear **warm-up** then
   **cosine** decay, **label smoothing** 0.1 and decoupled **weight decay** 0.05 on
   the kernels (not on BatchNorm or biases). SGD with momentum is the classic choice
-  for 90-epoch ImageNet runs; measured here, it barely moved in the few epochs of a
-  course run, where AdamW learns from the first epoch.
+  for 90-epoch ImageNet runs; in the few epochs of a course run it barely moved in our
+  trials, where AdamW learns from the first epoch.
 - **zero-initialised residual branches**: the last BatchNorm of each block starts
-  with scale 0, so every block starts as the identity (lesson 1).
+  with scale 0, so every identity block starts as the identity (lesson 1) and every
+  convolutional block as its projection shortcut.
 - **BatchNorm momentum 0.9** (PyTorch's default) instead of Keras' 0.99: with 0.99
   the moving statistics lag behind the weights for hundreds of steps, and a short run
   that looks good in training fails in inference mode.
@@ -237,8 +238,8 @@ def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_r
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = bn_momentum
             if last_bn and layer.name.endswith(last_bn):
-                # Zero-init the last BatchNorm of each residual branch: every block
-                # starts as the identity, F(x) = 0 (Goyal et al. 2017), which keeps
+                # Zero-init the last BatchNorm of each residual branch: F(x) = 0, so
+                # every block starts as its shortcut (Goyal et al. 2017), which keeps
                 # the first steps of a deep network stable.
                 layer.gamma.assign(np.zeros(layer.gamma.shape, layer.gamma.dtype))
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
@@ -262,8 +263,8 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from peak / 10 to peak, then cosine decay to zero.
 
     keras.optimizers.schedules.CosineDecay does the same with a conditional that the
-    optimizer re-traces for every weight it decays; this arithmetic form traced the
-    ResNet-50 training step about 13 s faster on the CPU.
+    optimizer re-traces for every weight it decays; this arithmetic form makes the
+    training step quicker to trace.
     """
 
     def __init__(self, peak, total_steps, warmup_steps):
