@@ -310,7 +310,6 @@ def _references(name):
     }.get(name, [])
 
 
-
 def _call(fn, name, *args, **kwargs):
     if not callable(fn):
         raise _Mistake(f"pass your function itself to the check, not {type(fn).__name__}.")

@@ -23,9 +23,9 @@ the marker,
 
 (in a markdown cell: YOUR ANSWER HERE), removes hidden tests, clears every output and
 execution count, points the "Open in Colab" badge and the introduction's paragraph about
-the exercises to the exercise version, and leaves everything else unchanged. That is what nbgrader's
-``generate_assignment`` does to the same markers, so teachers who use nbgrader can
-take the notebooks as they are.
+the exercises to the exercise version, and leaves everything else unchanged. Apart from
+the badge and the introduction, that is what nbgrader's ``generate_assignment`` does to
+the same markers; ``--keep-solutions`` changes only those two, for nbgrader's source/.
 
 Without NOTEBOOK arguments it converts every lesson in notebooks/. If any marker is
 unbalanced, nested, or misspelt, it says where and writes nothing.
