@@ -89,6 +89,8 @@ IMAGENETTE_CLASSES = {
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck"]
 SHAPES_CLASSES = ["circle", "ring", "square", "triangle", "cross", "star", "bar", "crescent"]
+# Five other kinds, none of them in SHAPES_CLASSES: a second task for transfer learning.
+OTHER_SHAPES_CLASSES = ["arrow", "heart", "hexagon", "semicircle", "chevron"]
 DATASETS = (OFFLINE_DEFAULT, *ARCHIVES)  # resnet_lab.config.DATASETS, checked by a test
 SHAPES_VERSION = 1  # part of the cache key: bump it when make_shapes draws differently
 
@@ -111,23 +113,52 @@ def data_dir():
 
 # --- the offline default -------------------------------------------------------------
 
-def make_shapes(n, image_size=64, seed=0):
+def make_shapes(n, image_size=64, seed=0, classes=SHAPES_CLASSES):
     """n images (uint8, image_size x image_size x 3) of coloured shapes, and their labels.
 
-    Each image has one shape of one of 8 kinds (SHAPES_CLASSES), with a random colour,
-    size, position and rotation, over a random background with noise and small
-    coloured clutter. The same seed gives the same images, at any size.
+    Each image has one shape of one of the kinds in ``classes`` (by default the 8 of
+    SHAPES_CLASSES; OTHER_SHAPES_CLASSES are 5 more, for a second task), with a random
+    colour, size, position and rotation, over a random background with noise and small
+    coloured clutter. Label i is ``classes[i]``. The same seed gives the same images, at
+    any size.
     """
+    unknown = [name for name in classes if name not in SHAPE_MASKS]
+    if unknown or not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be different names among {', '.join(SHAPE_MASKS)}; "
+                         f"got {list(classes)!r}.")
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, len(SHAPES_CLASSES), size=n)
+    labels = rng.integers(0, len(classes), size=n)
     images = np.empty((n, image_size, image_size, 3), np.uint8)
     for start in range(0, n, 256):  # in chunks, to bound memory at large sizes
         stop = min(n, start + 256)
-        images[start:stop] = _draw_shapes(labels[start:stop], image_size, rng)
+        images[start:stop] = _draw_shapes(labels[start:stop], image_size, rng, classes)
     return images, labels.astype("int32")
 
 
-def _draw_shapes(labels, size, rng):
+# Each kind as a mask over the shape's own coordinates: u, v (rotated and scaled, the
+# shape fills about the unit disc), and their polar form rho, phi.
+SHAPE_MASKS = {
+    "circle": lambda u, v, rho, phi: rho < 1,
+    "ring": lambda u, v, rho, phi: (rho > 0.55) & (rho < 1),
+    "square": lambda u, v, rho, phi: np.maximum(abs(u), abs(v)) < 0.8,
+    "triangle": lambda u, v, rho, phi: (v > -0.5) & (v < 1 - np.sqrt(3) * abs(u)),
+    "cross": lambda u, v, rho, phi: (((abs(u) < 0.25) & (abs(v) < 1))
+                                     | ((abs(v) < 0.25) & (abs(u) < 1))),
+    "star": lambda u, v, rho, phi: rho < 0.55 + 0.45 * np.cos(5 * phi),
+    "bar": lambda u, v, rho, phi: (abs(u) < 1) & (abs(v) < 0.28),
+    "crescent": lambda u, v, rho, phi: (rho < 1) & ((u - 0.45) ** 2 + v ** 2 > 0.75 ** 2),
+    # OTHER_SHAPES_CLASSES
+    "arrow": lambda u, v, rho, phi: (((abs(v) < 0.2) & (u > -1) & (u < 0.15))
+                                     | ((u >= 0.15) & (abs(v) < 0.8 * (1 - u)))),
+    "heart": lambda u, v, rho, phi: ((1.2 * u) ** 2 + (1.2 * v + 0.2) ** 2 - 1) ** 3
+                                     < (1.2 * u) ** 2 * (1.2 * v + 0.2) ** 3,
+    "hexagon": lambda u, v, rho, phi: np.maximum(abs(v), 0.866 * abs(u) + 0.5 * abs(v)) < 0.85,
+    "semicircle": lambda u, v, rho, phi: (rho < 1) & (v > -0.15),
+    "chevron": lambda u, v, rho, phi: (abs(v + 0.3 - 1.1 * abs(u)) < 0.3) & (abs(u) < 0.9),
+}
+
+
+def _draw_shapes(labels, size, rng, classes):
     n = len(labels)
     grid = (np.arange(size) + 0.5) / size * 2 - 1
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
@@ -147,16 +178,7 @@ def _draw_shapes(labels, size, rng):
     u = dx * np.cos(angle) + dy * np.sin(angle)
     v = -dx * np.sin(angle) + dy * np.cos(angle)
     rho, phi = np.hypot(u, v), np.arctan2(v, u)
-    masks = np.stack([
-        rho < 1,  # circle
-        (rho > 0.55) & (rho < 1),  # ring
-        np.maximum(abs(u), abs(v)) < 0.8,  # square
-        (v > -0.5) & (v < 1 - np.sqrt(3) * abs(u)),  # triangle
-        ((abs(u) < 0.25) & (abs(v) < 1)) | ((abs(v) < 0.25) & (abs(u) < 1)),  # cross
-        rho < 0.55 + 0.45 * np.cos(5 * phi),  # star
-        (abs(u) < 1) & (abs(v) < 0.28),  # bar
-        (rho < 1) & ((u - 0.45) ** 2 + v ** 2 > 0.75 ** 2),  # crescent
-    ], axis=1)
+    masks = np.stack([SHAPE_MASKS[name](u, v, rho, phi) for name in classes], axis=1)
     mask = masks[np.arange(n), labels]
     colour = rng.uniform(0.45, 1.0, (n, 3))
     colour[np.arange(n), rng.integers(0, 3, n)] *= 0.3  # a saturated colour
