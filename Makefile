@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-$(TF_EXTRA)
 TEST_PROFILE ?= smoke
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup lab kernel test test-jax test-lowest test-grading unit lint notebooks exercises course clean
+.PHONY: help setup lab kernel test test-jax test-lowest test-grading test-online unit lint notebooks exercises course clean
 
 help:
 	@echo "make lab     set up (once) and open the course in JupyterLab"
@@ -22,6 +22,7 @@ help:
 	@echo "make test-jax  lesson 05, the data tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
 	@echo "make test-lowest  the unit tests and lesson 04 with the oldest declared versions ($(LOWEST))"
 	@echo "make test-grading  nbgrader's whole loop, lesson 5 included (slow)"
+	@echo "make test-online  lesson 7 online, with ImageNet weights and Imagenette served locally (slow)"
 	@echo "make kernel  register this environment as the Jupyter kernel 'resnet-lab' for your user"
 	@echo "make exercises  rewrite notebooks/exercises/ from the solution notebooks"
 	@echo "make course  run every notebook headless and write HTML to build/course/index.html"
@@ -86,6 +87,11 @@ test: setup lint
 # on 2 cores more than the grading tests make test runs).
 test-grading: setup
 	RESNET_LAB_SLOW_TESTS=1 $(BIN)/python -m pytest tests/test_grading.py tests/test_grade.py
+
+# Lesson 7's online path (ImageNet weights, Imagenette, the photo) with stand-in files
+# served on 127.0.0.1 through the course's own download code: about 3 minutes on 2 cores.
+test-online: setup
+	RESNET_LAB_SLOW_TESTS=1 $(BIN)/python -m pytest tests/test_transfer.py -k online
 
 # The oldest versions pyproject.toml declares (Keras, TensorFlow, NumPy, ...), installed
 # exactly (tests/lowest_versions.py writes the pins) in an environment of their own.

@@ -3,7 +3,8 @@
 Layers, bottom to top: ``blocks`` (identity and convolutional blocks), ``models``
 (ResNet-50 built from them), ``weights`` (name-mapped weight transfer and the
 ImageNet weights), ``config`` (a run's settings), ``data`` (cached datasets in
-batches), ``augment`` (augmentation on the accelerator) and ``training`` (the recipe).
+batches), ``augment`` (augmentation on the accelerator), ``training`` (the recipe) and
+``transfer`` (a pretrained base and a new classifier).
 Beside them, for the lessons: ``env`` (profile, versions), ``summary`` (tables),
 ``plotting``, ``analysis`` (gradients), ``checks`` (exercise feedback), ``student``
 (student notebooks) and ``course`` (running the notebooks headless).

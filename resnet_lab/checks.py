@@ -19,6 +19,8 @@ sentence too, never shown as a Keras traceback.
 
 Lesson 5's check is about a random augmentation, which has no graph to read: it
 recovers from the augmented test images which flip and which shift each one got.
+Lesson 7's check reads what the learner's transfer model trains and what it leaves
+frozen, and compares its outputs with a pooled softmax classifier on the base's features.
 
 The checks use only Keras 3 (no TensorFlow or JAX calls), so they run under every
 backend. They read the functional graph through ``KerasTensor._keras_history`` and
@@ -34,7 +36,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from resnet_lab import augment, blocks, models
+from resnet_lab import augment, blocks, models, transfer
 from resnet_lab.weights import randomize_weights
 
 NOT_WRITTEN = (
@@ -142,6 +144,21 @@ def check_augmentation(make_augmentation):
     print("make_augmentation: all checks passed (random horizontal flips and shifts of up "
           "to 10%, images unchanged in inference mode, the same seed gives the same "
           "images).")
+
+
+def check_transfer_model(build_transfer_model):
+    """Lesson 7: ``build_transfer_model(base, num_classes)`` freezes the base and puts a
+    new classifier on it: global average pooling, (dropout,) Dense with a softmax.
+
+    The check builds it on a small base of its own, reads which weights train, and
+    compares the outputs with that classifier computed from the base's features.
+    """
+    try:
+        _check_transfer_model(build_transfer_model)
+    except _Mistake as mistake:
+        raise AssertionError(str(mistake)) from None
+    print("build_transfer_model: all checks passed (the base is frozen; its features are "
+          "pooled and classified by a new softmax layer, the only part that trains).")
 
 
 # ---------------------------------------------------------------------------------
@@ -307,6 +324,7 @@ def _references(name):
         "resnet_stage": [models.resnet_stage, models.ResNet50],
         "resnet50_stages": [models.ResNet50],
         "make_augmentation": [augment.RandomCropFlip.__init__, augment.augmentation],
+        "build_transfer_model": [transfer.transfer_model],
     }.get(name, [])
 
 
@@ -1327,3 +1345,94 @@ def _check_augmentation(fn):
     if _same(other, outs[0]):
         raise _Mistake("make_augmentation gives the same images whatever the seed: pass its "
                        "seed argument to the random layers, not a number of your own.")
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 7: a frozen base and a new classifier, judged by what trains and what it computes.
+# ---------------------------------------------------------------------------------
+
+TRANSFER_CLASSES = 3
+
+
+def _small_base():
+    """A small stand-in for a pretrained base: raw pixels in, a 4x4x10 feature map out."""
+    images = keras.Input(shape=(8, 8, 3), name="images")
+    x = layers.Rescaling(1 / 127.5, offset=-1)(images)
+    x = layers.Conv2D(6, 3, padding="same", name="conv1")(x)
+    x = layers.BatchNormalization(name="bn_conv1")(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Conv2D(10, 3, strides=2, padding="same", name="res5a_branch2a")(x)
+    x = layers.BatchNormalization(name="bn5a_branch2a")(x)
+    features = layers.Activation("relu", name="res5a_relu")(x)
+    base = keras.Model(images, features, name="small_base")
+    randomize_weights(base, seed=3)
+    return base
+
+
+def _check_transfer_model(fn):
+    name = "build_transfer_model"
+    if isinstance(fn, keras.Model):
+        raise _Mistake(f"pass your function itself to the check, check_transfer_model({name}), "
+                       f"not the model it returns.")
+    base = _small_base()
+    try:
+        model = _call(fn, name, base, TRANSFER_CLASSES)
+    except _Failure as failure:
+        raise _Mistake(_translate(failure, f"{name}(base, {TRANSFER_CLASSES})")) from None
+    if model is None:
+        raise _Mistake(f"{name} returned None: did you forget to return the model?")
+    if not isinstance(model, keras.Model):
+        raise _Mistake(f"{name} should return a keras.Model (keras.Model(inputs, outputs)), "
+                       f"not a {type(model).__name__}.")
+    own = {id(w) for w in model.weights}
+    if not all(id(w) in own for w in base.weights):
+        raise _Mistake("your model does not use the base it was given: call base(...) on the "
+                       "model's input; do not build or copy a network of your own.")
+    trainable = {id(w) for w in model.trainable_weights}
+    if any(id(w) in trainable for w in base.weights):
+        raise _Mistake("the base is not frozen: set base.trainable = False before building "
+                       "the model, so that training changes only the new classifier.")
+    if not trainable:
+        raise _Mistake("nothing in your model trains: freeze only the base, not the new "
+                       "classifier (did you set trainable = False on the whole model?).")
+
+    images = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype("float32")
+    try:
+        out = keras.ops.convert_to_numpy(model(images, training=False))
+    except Exception as error:  # the learner's model may raise anything
+        raise _Mistake(_translate(_Failure(error, []), "your model, called on 4 images of "
+                                                       "8x8x3,")) from None
+    if out.shape != (4, TRANSFER_CLASSES):
+        raise _Mistake(f"the model should give one probability per class, shape (batch, "
+                       f"{TRANSFER_CLASSES}) for {TRANSFER_CLASSES} classes; it gives "
+                       f"{out.shape}.")
+    if out.min() < 0 or not np.allclose(out.sum(1), 1, atol=1e-3):
+        raise _Mistake("the outputs are not probabilities: end with Dense(num_classes, "
+                       "activation='softmax').")
+
+    features = keras.ops.convert_to_numpy(base(images, training=False))
+    dense = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
+    shape = ("the new classifier should be GlobalAveragePooling2D, then (if you like) "
+             "Dropout, then one Dense(num_classes, activation='softmax'), on the output of "
+             "the base.")
+    if len(dense) != 1:
+        raise _Mistake(shape)
+    kernel = dense[0].kernel.shape
+    channels = features.shape[-1]
+    if kernel[0] != channels:
+        raise _Mistake(f"pool the base's feature map with GlobalAveragePooling2D before the "
+                       f"Dense layer: the Dense layer should see the base's {channels} "
+                       f"channels, not {kernel[0]} values.")
+
+    def classified(pooled):
+        logits = pooled @ keras.ops.convert_to_numpy(dense[0].kernel)
+        if dense[0].bias is not None:
+            logits = logits + keras.ops.convert_to_numpy(dense[0].bias)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    if not np.allclose(out, classified(features.mean((1, 2))), atol=1e-4):
+        if np.allclose(out, classified(features.max((1, 2))), atol=1e-4):
+            raise _Mistake("use GlobalAveragePooling2D (each channel's average), not max "
+                           "pooling.")
+        raise _Mistake(shape)

@@ -19,8 +19,10 @@ def layer_table(model):
 
 
 def stage_of(layer_name):
-    """'stem', 'stage 2' ... 'stage 5' or 'top' for a ResNet-50 layer name."""
-    match = re.match(r"^(?:res|bn)(\d)", layer_name)
+    """'stem', 'stage 2' ... 'stage 5' or 'top' for a ResNet-50 layer name: ours
+    (``res2a_branch2a``) or keras.applications' (``conv2_block1_1_conv``)."""
+    match = re.match(r"^(?:res|bn)(\d)", layer_name) or re.match(r"^conv([2-9])_block",
+                                                                   layer_name)
     if match:
         return f"stage {match.group(1)}"
     if layer_name in ("avg_pool", "max_pool", "predictions"):

@@ -1,6 +1,15 @@
+import functools
+import hashlib
+import http.server
+import threading
+
+import h5py
 import keras
 import numpy as np
 import pytest
+
+import resnet_lab.weights as weights_module
+from resnet_lab.weights import randomize_weights
 
 
 @pytest.fixture
@@ -29,3 +38,59 @@ def kernel_without_resnet_lab(tmp_path_factory):
         "env": {"PYTHONPATH": str(hide)},
     }))
     return "no-resnet-lab", str(jupyter_path)
+
+
+# --- ImageNet weight files like the published ones, served on 127.0.0.1 -------------
+
+def write_legacy_h5(model, path, rename=None):
+    """Write weights the way Keras 2 did (and the published ResNet-50 files are)."""
+    rename = rename or {}
+    with h5py.File(path, "w") as f:
+        names = [rename.get(layer.name, layer.name) for layer in model.layers]
+        f.attrs["layer_names"] = [name.encode() for name in names]
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.4"
+        for name, layer in zip(names, model.layers, strict=True):
+            group = f.create_group(name)
+            weight_names = [f"{name}/{w.path.split('/')[-1]}:0" for w in layer.weights]
+            group.attrs["weight_names"] = [w.encode() for w in weight_names]
+            for weight_name, w in zip(weight_names, layer.weights, strict=True):
+                group.create_dataset(weight_name, data=w.numpy())
+
+
+@pytest.fixture(scope="session")
+def published_style_files(tmp_path_factory):
+    """Random 'ImageNet' weight files, top and no-top, with their md5 and source models."""
+    folder = tmp_path_factory.mktemp("weights")
+    files = {}
+    for include_top in (True, False):
+        source = keras.applications.ResNet50(weights=None, include_top=include_top)
+        randomize_weights(source, seed=3)
+        fname = weights_module.IMAGENET_WEIGHTS[include_top][0]
+        # keras-applications, which wrote the published files, named the classifier "probs".
+        write_legacy_h5(source, folder / fname, rename={"predictions": "probs"})
+        md5 = hashlib.md5((folder / fname).read_bytes()).hexdigest()
+        files[include_top] = (fname, md5, source)
+    return folder, files
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def weights_server(published_style_files, tmp_path, monkeypatch):
+    """Serve a folder on 127.0.0.1 as the weights URL; cache downloads in tmp_path."""
+    folder, files = published_style_files
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(weights_module, "WEIGHTS_BASE_URL",
+                        f"http://127.0.0.1:{server.server_port}/")
+    monkeypatch.setattr(weights_module, "IMAGENET_WEIGHTS",
+                        {top: (fname, md5) for top, (fname, md5, _) in files.items()})
+    monkeypatch.setattr(weights_module, "CACHE_DIR", str(tmp_path / "keras"))
+    yield folder, files
+    server.shutdown()
+    server.server_close()

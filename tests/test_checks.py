@@ -844,3 +844,54 @@ def test_the_augmentation_check_leaves_the_global_random_state_alone():
     with pytest.raises(AssertionError):
         checks.check_augmentation(augmentation("no seeds"))  # its layers draw their seeds
     assert (random.random(), np.random.random()) == expected
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 7: a frozen base and a new classifier.
+# ---------------------------------------------------------------------------------
+
+
+def transfer_model(wrong=None):
+    def build_transfer_model(base, num_classes):
+        if wrong != "base not frozen":
+            base.trainable = False
+        images = keras.Input(shape=base.input.shape[1:])
+        features = base(images, training=False)
+        pooled = {"flatten": layers.Flatten(),
+                  "max pooling": layers.GlobalMaxPooling2D()}.get(
+            wrong, layers.GlobalAveragePooling2D())(features)
+        if wrong == "hidden layer":
+            pooled = layers.Dense(8, activation="relu")(pooled)
+        pooled = layers.Dropout(0.2)(pooled)
+        activation = None if wrong == "no softmax" else "softmax"
+        units = 2 if wrong == "two classes" else num_classes
+        model = keras.Model(images, layers.Dense(units, activation=activation)(pooled))
+        if wrong == "everything frozen":
+            model.trainable = False
+        if wrong == "a copy of the base":
+            return keras.Model(images, keras.models.clone_model(base)(images))
+        return None if wrong == "no return" else model
+
+    return build_transfer_model
+
+
+def test_a_correct_transfer_model_passes(capsys):
+    checks.check_transfer_model(transfer_model())
+    assert capsys.readouterr().out.startswith("build_transfer_model: all checks passed")
+
+
+@pytest.mark.parametrize("wrong, message", [
+    ("base not frozen", "the base is not frozen: set base.trainable = False"),
+    ("everything frozen", "nothing in your model trains"),
+    ("flatten", "pool the base's feature map with GlobalAveragePooling2D before the Dense "
+                "layer: the Dense layer should see the base's 10 channels, not 160 values"),
+    ("max pooling", r"use GlobalAveragePooling2D \(each channel's average\), not max pooling"),
+    ("no softmax", "the outputs are not probabilities"),
+    ("two classes", r"shape \(batch, 3\) for 3 classes; it gives \(4, 2\)"),
+    ("hidden layer", "the new classifier should be GlobalAveragePooling2D, then"),
+    ("a copy of the base", "your model does not use the base it was given"),
+    ("no return", "build_transfer_model returned None"),
+])
+def test_transfer_model_mistakes_are_named(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_transfer_model(transfer_model(wrong))

@@ -4,13 +4,9 @@ The ImageNet files cannot be downloaded here, so the tests write files in the sa
 legacy HDF5 layout and serve them from 127.0.0.1: the real get_file/md5/load path runs.
 """
 
-import functools
 import hashlib
-import http.server
 import importlib
-import threading
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -85,38 +81,6 @@ def test_transfer_from_an_unrelated_model_names_the_problem():
         transfer_weights("resnet50.h5", ResNet50(input_shape=SMALL))
 
 
-def write_legacy_h5(model, path, rename=None):
-    """Write weights the way Keras 2 did (and the published ResNet-50 files are)."""
-    rename = rename or {}
-    with h5py.File(path, "w") as f:
-        names = [rename.get(layer.name, layer.name) for layer in model.layers]
-        f.attrs["layer_names"] = [name.encode() for name in names]
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.2.4"
-        for name, layer in zip(names, model.layers, strict=True):
-            group = f.create_group(name)
-            weight_names = [f"{name}/{w.path.split('/')[-1]}:0" for w in layer.weights]
-            group.attrs["weight_names"] = [w.encode() for w in weight_names]
-            for weight_name, w in zip(weight_names, layer.weights, strict=True):
-                group.create_dataset(weight_name, data=w.numpy())
-
-
-@pytest.fixture(scope="module")
-def published_style_files(tmp_path_factory):
-    """Random 'ImageNet' weight files, top and no-top, with their md5 and source models."""
-    folder = tmp_path_factory.mktemp("weights")
-    files = {}
-    for include_top in (True, False):
-        source = keras.applications.ResNet50(weights=None, include_top=include_top)
-        randomize_weights(source, seed=3)
-        fname = weights_module.IMAGENET_WEIGHTS[include_top][0]
-        # keras-applications, which wrote the published files, named the classifier "probs".
-        write_legacy_h5(source, folder / fname, rename={"predictions": "probs"})
-        md5 = hashlib.md5((folder / fname).read_bytes()).hexdigest()
-        files[include_top] = (fname, md5, source)
-    return folder, files
-
-
 def assert_same_outputs(a, b, shape):
     x = np.random.default_rng(0).uniform(-120, 150, size=(1, *shape)).astype("float32")
     assert np.abs(a.predict(x, verbose=0) - b.predict(x, verbose=0)).max() < 1e-5
@@ -141,28 +105,6 @@ def test_weights_path_that_is_not_a_weight_file_gets_a_clear_error(tmp_path):
     (tmp_path / "notes.h5").write_text("not hdf5")
     with pytest.raises(ValueError, match="as an HDF5 weight file"):
         ResNet50(weights=tmp_path / "notes.h5", include_top=False)
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def weights_server(published_style_files, tmp_path, monkeypatch):
-    """Serve a folder on 127.0.0.1 as the weights URL; cache downloads in tmp_path."""
-    folder, files = published_style_files
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(weights_module, "WEIGHTS_BASE_URL",
-                        f"http://127.0.0.1:{server.server_port}/")
-    monkeypatch.setattr(weights_module, "IMAGENET_WEIGHTS",
-                        {top: (fname, md5) for top, (fname, md5, _) in files.items()})
-    monkeypatch.setattr(weights_module, "CACHE_DIR", str(tmp_path / "keras"))
-    yield folder, files
-    server.shutdown()
-    server.server_close()
 
 
 def test_imagenet_weights_are_downloaded_verified_cached_and_loaded(weights_server, tmp_path):
