@@ -89,7 +89,7 @@ test-grading: setup
 	RESNET_LAB_SLOW_TESTS=1 $(BIN)/python -m pytest tests/test_grading.py tests/test_grade.py
 
 # Lesson 7's online path (ImageNet weights, Imagenette, the photo) with stand-in files
-# served on 127.0.0.1 through the course's own download code: about 3 minutes on 2 cores.
+# served on 127.0.0.1 through the course's own download code: about 75 s on 2 cores.
 test-online: setup
 	RESNET_LAB_SLOW_TESTS=1 $(BIN)/python -m pytest tests/test_transfer.py -k online
 

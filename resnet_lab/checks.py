@@ -153,10 +153,14 @@ def check_transfer_model(build_transfer_model):
     The check builds it on a small base of its own, reads which weights train, and
     compares the outputs with that classifier computed from the base's features.
     """
+    state = random.getstate(), np.random.get_state()
     try:
         _check_transfer_model(build_transfer_model)
     except _Mistake as mistake:
         raise AssertionError(str(mistake)) from None
+    finally:  # new layers draw their seeds: leave the lesson's random state as it was
+        random.setstate(state[0])
+        np.random.set_state(state[1])
     print("build_transfer_model: all checks passed (the base is frozen; its features are "
           "pooled and classified by a new softmax layer, the only part that trains).")
 

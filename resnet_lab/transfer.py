@@ -43,7 +43,7 @@ class ImageNetPreprocessing(keras.layers.Layer):
 def imagenet_base(image_size=224):
     """Our ResNet-50 without its top, with ImageNet weights, for raw RGB pixels.
 
-    The weights are keras.applications' (downloaded once, about 90 MB, checked by md5;
+    The weights are keras.applications' (downloaded once, about 95 MB, checked by md5;
     ``WeightsUnavailableError`` says what to do offline). The model's output is the last
     stage's feature map, (image_size / 32) x (image_size / 32) x 2048.
     """
@@ -108,7 +108,7 @@ def freeze_up_to(base, stage):
     _check_base(base)
     if stage is not None and stage not in STAGES:
         raise ValueError(f"Unknown stage {stage!r}; choose one of {', '.join(STAGES)} (or "
-                         f"None to train every layer).")
+                         f"None to train every layer but BatchNorm).")
     last_frozen = -1 if stage is None else STAGES.index(stage)
     base.trainable = True
     for layer in base.layers:  # every layer, whatever an earlier call left
@@ -129,7 +129,7 @@ def trainable_table(model):
         row[0] += layer.count_params()
         row[1] += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
     order = [*STAGES, "top", "head"]
-    rows = [(part, total, trainable, f"{trainable / total:.0%}" if total else "-")
+    rows = [(part, total, trainable, f"{trainable / total:.1%}" if total else "-")
             for part, (total, trainable) in sorted(parts.items(),
                                                    key=lambda item: order.index(item[0]))]
     return _format(["part", "parameters", "trainable", "share"], rows,
@@ -140,7 +140,7 @@ def labelled_subset(images, labels, per_class, seed=0):
     """``per_class`` images of each class, chosen at random (the same for the same seed).
 
     ``labels`` are class indices, one per image. The subsets are nested: the 10 images
-    per class chosen with a seed are the first 10 of the 50 chosen with the same seed.
+    per class chosen with a seed are among the 50 chosen with the same seed.
     Returns (images, labels) in a shuffled order.
     """
     labels = np.asarray(labels)

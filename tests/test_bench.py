@@ -109,6 +109,8 @@ def test_pipeline_mode_measures_the_host_the_augmentation_and_training_fed_by_th
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="checks the JAX path from the TensorFlow run")
+@pytest.mark.skipif(not os.environ.get("RESNET_LAB_SLOW_TESTS"),
+                    reason="about 40 s on 2 cores: make test-jax runs the same script")
 def test_the_gpu_measurement_runs_end_to_end_under_jax_without_tensorflow(tmp_path):
     """benchmarks/gpu_measure.py --tiny: the GPU script's three steps at CPU sizes, where
     TensorFlow cannot be imported, as on a GPU machine with JAX only."""
