@@ -466,6 +466,7 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     elif verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     train, validation = _native_inputs(model, splits)
+    _build_state_before_tracing(model, splits.train)
     start = time.perf_counter()
     model.fit(train, validation_data=validation, epochs=epochs,
               callbacks=callbacks, verbose=verbose, shuffle=False)  # the batches shuffle
@@ -477,6 +478,23 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     if history["epoch"]:
         _save_curves(history, out / "curves.png")
     return summary
+
+
+def _build_state_before_tracing(model, batches):
+    """Create the optimizer's and the metrics' variables before ``fit`` traces its step.
+
+    Under TensorFlow, when ``compile`` was given no tf.distribute strategy, Keras creates
+    them inside the first traced training step, and TensorFlow then traces the step a
+    second time: a first ResNet-50 epoch took 27 s instead of 17 s on 2 CPU cores, and on
+    a GPU the step would be compiled by XLA twice. Keras' own ``_symbolic_build`` creates
+    them first (as it does under a strategy); it is private, so it is called only where
+    it exists, and the run is the same without it, only slower to start.
+    """
+    build = getattr(model, "_symbolic_build", None)
+    if keras.backend.backend() != "tensorflow" or build is None or not len(batches):
+        return
+    with model.distribute_strategy.scope():  # the model's variables live there
+        build(data_batch=tuple(batches[0]))
 
 
 def _native_inputs(model, splits):
