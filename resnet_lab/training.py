@@ -183,6 +183,9 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
                 steps_per_execution=choose_steps_per_execution(steps_per_execution,
                                                                steps_per_epoch),
             )
+            example = (np.zeros((batch_size, image_size, image_size, 3), "uint8"),
+                       np.zeros((batch_size, num_classes), "float32"))
+            _build_state_before_tracing(net, [example])
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return net
