@@ -1,10 +1,11 @@
 """resnet_lab: the helper package of the resnet-lab course on residual networks.
 
 Layers, bottom to top: ``blocks`` (identity and convolutional blocks), ``models``
-(ResNet-50 built from them), ``weights`` (name-mapped weight transfer and the
-ImageNet weights), ``config`` (a run's settings), ``data`` (cached datasets in
-batches), ``augment`` (augmentation on the accelerator), ``training`` (the recipe) and
-``transfer`` (a pretrained base and a new classifier).
+(ResNet-50 built from them; ``family``: ResNet-18/34, ResNeXt-50, ResNet-50-D),
+``weights`` (name-mapped weight transfer and the ImageNet weights), ``config`` (a run's
+settings), ``data`` (cached datasets in batches), ``augment`` (augmentation on the
+accelerator), ``training`` (the recipe) and ``transfer`` (a pretrained base and a new
+classifier).
 Beside them, for the lessons: ``env`` (profile, versions), ``summary`` (tables),
 ``plotting``, ``analysis`` (gradients), ``checks`` (exercise feedback), ``student``
 (student notebooks) and ``course`` (running the notebooks headless).
