@@ -242,20 +242,12 @@ def test_lesson_7_runs_online_with_weights_and_imagenette_served_locally(
     nb = nbformat.read(course.NOTEBOOKS / "07_transfer_learning.ipynb", 4)
     parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     parameters.source += "\nONLINE = True"
-    env = {"RESNET_LAB_PROFILE": "smoke", "PYTHONPATH": str(site),
-           "RESNET_LAB_SERVED": str(settings), "RESNET_LAB_DATA": str(tmp_path / "data"),
-           "KERAS_HOME": str(tmp_path / "keras")}
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
+    with course.environment(RESNET_LAB_PROFILE="smoke", PYTHONPATH=str(site),
+                            RESNET_LAB_SERVED=str(settings),
+                            RESNET_LAB_DATA=str(tmp_path / "data"),
+                            KERAS_HOME=str(tmp_path / "keras")):
         NotebookClient(nb, timeout=900, kernel_name="python3", resources={
             "metadata": {"path": str(course.NOTEBOOKS)}}).execute()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                         for o in c.outputs if o.output_type == "stream" and o.name == "stdout")
     assert "profile smoke, online: True" in printed
