@@ -1,7 +1,8 @@
 """resnet_lab: the helper package of the resnet-lab course on residual networks.
 
 Layers, bottom to top: ``blocks`` (identity and convolutional blocks), ``models``
-(ResNet-50 built from them; ``family``: ResNet-18/34, ResNeXt-50, ResNet-50-D),
+(ResNet-50 built from them, its deeper twins ResNet-101/152 and the pre-activation
+ResNet-50/101/152 V2; ``family``: ResNet-18/34, ResNeXt-50, ResNet-50-D),
 ``weights`` (name-mapped weight transfer and the ImageNet weights), ``config`` (a run's
 settings), ``data`` (cached datasets in batches), ``augment`` (augmentation on the
 accelerator), ``training`` (the recipe) and ``transfer`` (a pretrained base and a new
@@ -21,7 +22,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "identity_block": "resnet_lab.blocks",
     "convolutional_block": "resnet_lab.blocks",
+    "preactivation_block": "resnet_lab.blocks",
     "ResNet50": "resnet_lab.models",
+    "ResNet101": "resnet_lab.models",
+    "ResNet152": "resnet_lab.models",
+    "ResNet50V2": "resnet_lab.models",
+    "ResNet101V2": "resnet_lab.models",
+    "ResNet152V2": "resnet_lab.models",
     "transfer_weights": "resnet_lab.weights",
     "WeightsUnavailableError": "resnet_lab.weights",
 }

@@ -150,3 +150,67 @@ def convolutional_block(X, f, filters, stage, block, s=2):
     X = layers.Add(name=f"res{stage}{block}_add")([X, X_shortcut])
     X = layers.Activation("relu", name=f"res{stage}{block}_relu")(X)
     return X
+
+
+def preactivation_block(X, f, filters, stage, block, s=1, projection=False):
+    """Pre-activation bottleneck (ResNet v2): X + F(X), with nothing after the addition.
+
+    He et al. 2016 ("Identity Mappings in Deep Residual Networks") move BatchNorm and
+    ReLU in front of each convolution, so the shortcut carries X from block to block
+    untouched. Laid out as keras.applications' ResNet50V2 (from TF-slim's resnet_v2):
+
+    - BatchNorm and ReLU first ("pre-activation"); their output feeds the main path and,
+      where there is one, the projection shortcut;
+    - main path: 1x1 (no bias), BatchNorm, ReLU; fxf with stride s (no bias) after an
+      explicit padding of f // 2 pixels, BatchNorm, ReLU; 1x1 (with bias) to F3 channels;
+    - shortcut: a 1x1 projection of the pre-activation (``projection=True``, the first
+      block of a stage); otherwise X itself, subsampled to every s-th pixel when s > 1.
+
+    Arguments:
+        X: input tensor of shape (batch, height, width, channels).
+        f: kernel size of the middle convolution (an odd integer, 3 in ResNet v2).
+        filters: [F1, F2, F3], the number of filters of the three convolutions.
+        stage, block: used in the layer names, as in ``identity_block``.
+        s: the stride of the fxf convolution (and of the shortcut).
+        projection: whether the shortcut is a 1x1 convolution (with stride s).
+
+    Returns:
+        The output tensor, of shape (batch, ceil(height / s), ceil(width / s), F3).
+    """
+    check_block_arguments(X, f, filters, stage, block, s)
+    F1, F2, F3 = filters
+    if not projection and X.shape[-1] != F3:
+        raise ValueError(
+            f"preactivation_block {stage}{block}: the input has {X.shape[-1]} channels but "
+            f"F3 = filters[2] = {F3}. Without a projection the shortcut is X itself, so "
+            f"both need the same shape: pass projection=True to change the channels."
+        )
+    conv_name = f"res{stage}{block}_branch"
+    bn_name = f"bn{stage}{block}_branch"
+
+    # Pre-activation: BatchNorm and ReLU before the first convolution, not after the add.
+    preact = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON,
+                                       name=f"bn{stage}{block}_preact")(X)
+    preact = layers.Activation("relu", name=f"res{stage}{block}_preact_relu")(preact)
+
+    if projection:
+        shortcut = layers.Conv2D(F3, 1, strides=s, name=conv_name + "1")(preact)
+    elif s > 1:  # a 1x1 max pool with stride s keeps every s-th pixel
+        shortcut = layers.MaxPooling2D(1, strides=s, name=conv_name + "1_pool")(X)
+    else:
+        shortcut = X
+
+    # Main path: the stride sits on the fxf convolution, after explicit padding.
+    Y = layers.Conv2D(F1, 1, use_bias=False, name=conv_name + "2a")(preact)
+    Y = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON, name=bn_name + "2a")(Y)
+    Y = layers.Activation("relu", name=conv_name + "2a_relu")(Y)
+
+    Y = layers.ZeroPadding2D(f // 2, name=conv_name + "2b_pad")(Y)
+    Y = layers.Conv2D(F2, f, strides=s, use_bias=False, name=conv_name + "2b")(Y)
+    Y = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON, name=bn_name + "2b")(Y)
+    Y = layers.Activation("relu", name=conv_name + "2b_relu")(Y)
+
+    Y = layers.Conv2D(F3, 1, name=conv_name + "2c")(Y)
+
+    # The skip connection: a plain sum; the next block's pre-activation follows.
+    return layers.Add(name=f"res{stage}{block}_add")([Y, shortcut])

@@ -21,6 +21,7 @@ import keras
 from keras import layers
 
 from resnet_lab.blocks import BN_AXIS
+from resnet_lab.models import classifier_top
 
 # (filters, blocks) per stage; the first block of stages 3-5 halves the image.
 BASIC_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -85,13 +86,7 @@ def _network(body, stem_deep, include_top, weights, input_tensor, input_shape, p
     X = layers.ZeroPadding2D(1, name="pool1_pad")(X)
     X = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(X)
     X = body(X)
-    if include_top:
-        X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
-        X = layers.Dense(classes, activation=classifier_activation, name="predictions")(X)
-    elif pooling == "avg":
-        X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
-    elif pooling == "max":
-        X = layers.GlobalMaxPooling2D(name="max_pool")(X)
+    X = classifier_top(X, include_top, pooling, classes, classifier_activation)
     inputs = (keras.utils.get_source_inputs(input_tensor) if input_tensor is not None
               else images)
     return keras.Model(inputs, X, name=name)

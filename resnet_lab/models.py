@@ -1,9 +1,12 @@
-"""ResNet-50 assembled from the identity and convolutional blocks.
+"""ResNet-50 and its deeper twins, assembled from the identity and convolutional blocks.
 
 ``ResNet50`` has the signature and semantics of ``keras.applications.ResNet50``
 and builds the same network (ResNet v1: the stride on the first 1x1 convolution),
 layer for layer; only the layer names differ, and ``resnet_lab.transfer_weights``
-maps between the two naming schemes.
+maps between the two naming schemes. ``ResNet101`` and ``ResNet152`` do the same for
+keras.applications' models of those names (more blocks in stages 3 and 4), and
+``ResNet50V2``, ``ResNet101V2`` and ``ResNet152V2`` for the pre-activation models
+(``preactivation_block``).
 """
 
 import os
@@ -12,7 +15,13 @@ import string
 import keras
 from keras import layers
 
-from resnet_lab.blocks import BN_AXIS, BN_EPSILON, convolutional_block, identity_block
+from resnet_lab.blocks import (
+    BN_AXIS,
+    BN_EPSILON,
+    convolutional_block,
+    identity_block,
+    preactivation_block,
+)
 
 # (stage, filters [F1, F2, F3], number of blocks, stride of the first block)
 RESNET50_STAGES = (
@@ -163,7 +172,7 @@ def _resolve_input_shape(input_shape, include_top, weights):
     for side in (height, width):
         if side is not None and side < MIN_INPUT_SIZE:
             raise ValueError(
-                f"ResNet-50 halves the image five times, so height and width must be at "
+                f"A ResNet halves the image five times, so height and width must be at "
                 f"least {MIN_INPUT_SIZE}; got input_shape={input_shape}. Resize the "
                 f"images (e.g. keras.layers.Resizing) to {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} "
                 f"or more."
@@ -174,6 +183,162 @@ def _resolve_input_shape(input_shape, include_top, weights):
             f"{input_shape}. Give height and width, or use include_top=False."
         )
     return input_shape
+
+
+# --- The deeper twins: ResNet-101 and -152 (v1), ResNet-50/101/152 V2 ---------------
+
+# Blocks per stage (He et al. 2015, Table 1), the same for v1 and v2.
+STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+STAGE_FILTERS = ((64, 64, 256), (128, 128, 512), (256, 256, 1024), (512, 512, 2048))
+
+
+def block_names(blocks, numbered=False):
+    """The blocks' names within a stage: 'a', 'b', 'c', ... or, numbered, 'a', 'b1', 'b2', ...
+
+    The original ResNet-101 and ResNet-152 release numbers the blocks of its long
+    stages (``res4b22_branch2a`` is the 23rd block of stage 4); there are not letters
+    enough for ResNet-152's 36.
+    """
+    if numbered:
+        return ["a", *(f"b{i}" for i in range(1, blocks))]
+    return list(string.ascii_lowercase[:blocks])
+
+
+def resnet_v1_stages(X, depth):
+    """Stages 2-5 of ResNet-50, -101 or -152 v1: a convolutional block, then identity blocks."""
+    for stage, filters, blocks in zip((2, 3, 4, 5), STAGE_FILTERS, STAGE_BLOCKS[depth],
+                                      strict=True):
+        names = block_names(blocks, numbered=depth > 50 and blocks > 3)
+        X = convolutional_block(X, 3, list(filters), stage, names[0], s=1 if stage == 2 else 2)
+        for name in names[1:]:
+            X = identity_block(X, 3, list(filters), stage, name)
+    return X
+
+
+def resnet_v2_stages(X, depth):
+    """Stages 2-5 of ResNet-50, -101 or -152 v2, laid out as keras.applications' (TF-slim's).
+
+    Each stage starts with a projection block (stride 1) and ends with the block that
+    halves the image (stride 2), except stage 5, which keeps its size: v1 halves at the
+    start of stages 3-5, v2 at the end of stages 2-4, the same three halvings.
+    """
+    for stage, filters, blocks in zip((2, 3, 4, 5), STAGE_FILTERS, STAGE_BLOCKS[depth],
+                                      strict=True):
+        names = block_names(blocks, numbered=depth > 50 and blocks > 3)
+        for i, name in enumerate(names):
+            s = 2 if stage < 5 and i == len(names) - 1 else 1
+            X = preactivation_block(X, 3, list(filters), stage, name, s=s, projection=i == 0)
+    return X
+
+
+def ResNet101(include_top=True, weights=None, input_tensor=None, input_shape=None,
+              pooling=None, classes=1000, classifier_activation="softmax", name="resnet101"):
+    """ResNet-101 v1: ResNet-50 with 23 blocks in stage 4 instead of 6.
+
+    The twin of ``keras.applications.ResNet101``; arguments as ``ResNet50``.
+    """
+    return _deep_resnet(101, 1, include_top, weights, input_tensor, input_shape, pooling,
+                        classes, classifier_activation, name)
+
+
+def ResNet152(include_top=True, weights=None, input_tensor=None, input_shape=None,
+              pooling=None, classes=1000, classifier_activation="softmax", name="resnet152"):
+    """ResNet-152 v1: 3, 8, 36 and 3 blocks in stages 2-5.
+
+    The twin of ``keras.applications.ResNet152``; arguments as ``ResNet50``.
+    """
+    return _deep_resnet(152, 1, include_top, weights, input_tensor, input_shape, pooling,
+                        classes, classifier_activation, name)
+
+
+def ResNet50V2(include_top=True, weights=None, input_tensor=None, input_shape=None,
+               pooling=None, classes=1000, classifier_activation="softmax", name="resnet50v2"):
+    """ResNet-50 v2: pre-activation blocks, a BatchNorm and ReLU after the last stage.
+
+    The twin of ``keras.applications.ResNet50V2``; arguments as ``ResNet50``. Its
+    ImageNet weights expect ``keras.applications.resnet_v2.preprocess_input`` (pixels
+    scaled to [-1, 1]), not ResNet50's "caffe" preprocessing.
+    """
+    return _deep_resnet(50, 2, include_top, weights, input_tensor, input_shape, pooling,
+                        classes, classifier_activation, name)
+
+
+def ResNet101V2(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax",
+                name="resnet101v2"):
+    """ResNet-101 v2, the twin of ``keras.applications.ResNet101V2`` (see ``ResNet50V2``)."""
+    return _deep_resnet(101, 2, include_top, weights, input_tensor, input_shape, pooling,
+                        classes, classifier_activation, name)
+
+
+def ResNet152V2(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax",
+                name="resnet152v2"):
+    """ResNet-152 v2, the twin of ``keras.applications.ResNet152V2`` (see ``ResNet50V2``)."""
+    return _deep_resnet(152, 2, include_top, weights, input_tensor, input_shape, pooling,
+                        classes, classifier_activation, name)
+
+
+def _deep_resnet(depth, version, include_top, weights, input_tensor, input_shape, pooling,
+                 classes, classifier_activation, name):
+    """The steps ``ResNet50`` spells out (as lesson 4 shows it), for any depth and version."""
+    _check_model_arguments(include_top, weights, pooling, classes)
+    input_shape = _resolve_input_shape(input_shape, include_top, weights)
+    img_input = model_input(input_tensor, input_shape)
+
+    # Stem. v2 has no BatchNorm and ReLU here: the first block's pre-activation does that.
+    X = layers.ZeroPadding2D(3, name="conv1_pad")(img_input)
+    X = layers.Conv2D(64, 7, strides=2, name="conv1")(X)
+    if version == 1:
+        X = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON, name="bn_conv1")(X)
+        X = layers.Activation("relu", name="conv1_relu")(X)
+    X = layers.ZeroPadding2D(1, name="pool1_pad")(X)
+    X = layers.MaxPooling2D(3, strides=2, name="pool1")(X)
+
+    if version == 1:
+        X = resnet_v1_stages(X, depth)
+    else:  # the sum of the last block still needs its BatchNorm and ReLU
+        X = resnet_v2_stages(X, depth)
+        X = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON, name="post_bn")(X)
+        X = layers.Activation("relu", name="post_relu")(X)
+
+    X = classifier_top(X, include_top, pooling, classes, classifier_activation)
+    inputs = img_input if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(inputs, X, name=name)
+    load_weights_argument(model, weights, include_top,
+                          weights_name=f"resnet{depth}" + ("v2" if version == 2 else ""))
+    return model
+
+
+def model_input(input_tensor, input_shape):
+    """keras.applications' input rules: a new Input, or the given tensor as the input."""
+    if input_tensor is None:
+        return keras.Input(shape=input_shape)
+    if keras.backend.is_keras_tensor(input_tensor):
+        return input_tensor
+    return keras.Input(tensor=input_tensor, shape=input_shape)
+
+
+def classifier_top(X, include_top, pooling=None, classes=1000, classifier_activation="softmax"):
+    """Global average pooling and a Dense classifier, or the pooling alone, or nothing."""
+    if include_top:
+        X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(X)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(X)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(X)
+    return X
+
+
+def load_weights_argument(model, weights, include_top, weights_name):
+    """Load what the ``weights`` argument names: nothing, "imagenet", or a file."""
+    from resnet_lab.weights import load_imagenet_weights, load_weights_file
+
+    if weights == "imagenet":
+        load_imagenet_weights(model, include_top=include_top, weights_name=weights_name)
+    elif weights is not None:
+        load_weights_file(model, weights)
 
 
 # --- CIFAR-style ResNets (He et al. 2016, section 4.2) and their plain twins -----------

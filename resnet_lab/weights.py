@@ -1,11 +1,11 @@
-"""Moving weights between our ResNet-50 and keras.applications' ResNet50, by name.
+"""Moving weights between our ResNets and keras.applications' twins, by name.
 
-Our layers carry the original ResNet names (``res2a_branch2a``); keras.applications
-uses ``conv2_block1_1_conv``. Both describe the same layer, so every weight is
-matched through one canonical name (keras.applications'). Copying by layer order
-instead would be wrong: Keras 3 orders layers by graph depth, the shortcut conv and
-the last main-path conv of a block sit at the same depth, and the two models break
-that tie differently (in stage 2 the swapped kernels even have the same shape, so an
+Our layers carry the original ResNet names (``res2a_branch2a``, ``res4b22_branch2a`` in
+ResNet-101); keras.applications uses ``conv2_block1_1_conv``. Both describe the same
+layer, so every weight is matched through one canonical name (keras.applications').
+Copying by layer order instead would be wrong: Keras 3 orders layers by graph depth, the
+shortcut conv and the last main-path conv of a block sit at the same depth, and the two
+models break that tie differently (in stage 2 the swapped kernels even have the same shape, so an
 order-based copy succeeds silently and gives a different network).
 """
 
@@ -17,13 +17,15 @@ import keras
 import numpy as np
 
 WEIGHTS_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
-# include_top -> (file name, md5), as published next to keras.applications' weights.
+# model -> (md5 with the top, md5 without), as published next to keras.applications'
+# weights; the files are "<model>_weights_tf_dim_ordering_tf_kernels[_notop].h5".
 IMAGENET_WEIGHTS = {
-    True: ("resnet50_weights_tf_dim_ordering_tf_kernels.h5", "2cb95161c43110f7111970584f804107"),
-    False: (
-        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "4d473c1dd8becc155b73f8504c6f6626",
-    ),
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
 }
 CACHE_DIR = None  # None: Keras' own cache, $KERAS_HOME or ~/.keras
 
@@ -33,7 +35,8 @@ class WeightsUnavailableError(OSError):
 
 
 _MAIN_PATH = {"2a": 1, "2b": 2, "2c": 3, "1": 0}  # seed branch -> keras.applications index
-_SEED_LAYER = re.compile(r"^(res|bn)(\d+)([a-z])_branch(2a|2b|2c|1)$")
+_SEED_LAYER = re.compile(r"^(res|bn)(\d)([a-z]|b\d+)_branch(2a|2b|2c|1)$")
+_PREACT_LAYER = re.compile(r"^bn(\d)([a-z]|b\d+)_preact$")  # ResNet v2
 _ALIASES = {
     "conv1": "conv1_conv",
     "bn_conv1": "conv1_bn",
@@ -45,18 +48,30 @@ _ALIASES = {
 
 
 def canonical_name(layer_name):
-    """keras.applications' name for a ResNet-50 layer, given either naming scheme.
+    """keras.applications' name for a ResNet layer, given either naming scheme.
 
     >>> canonical_name("res2a_branch2a"), canonical_name("bn3b_branch1")
     ('conv2_block1_1_conv', 'conv3_block2_0_bn')
+    >>> canonical_name("res4b22_branch2c"), canonical_name("bn2a_preact")
+    ('conv4_block23_3_conv', 'conv2_block1_preact_bn')
     """
     match = _SEED_LAYER.match(layer_name)
     if match:
-        kind, stage, letter, branch = match.groups()
+        kind, stage, block, branch = match.groups()
         suffix = "conv" if kind == "res" else "bn"
-        block = ord(letter) - ord("a") + 1
-        return f"conv{stage}_block{block}_{_MAIN_PATH[branch]}_{suffix}"
+        return f"conv{stage}_block{_block_number(block)}_{_MAIN_PATH[branch]}_{suffix}"
+    match = _PREACT_LAYER.match(layer_name)
+    if match:
+        stage, block = match.groups()
+        return f"conv{stage}_block{_block_number(block)}_preact_bn"
     return _ALIASES.get(layer_name, layer_name)
+
+
+def _block_number(block):
+    """'a' -> 1, 'c' -> 3; numbered as in ResNet-101 and -152: 'b1' -> 2, 'b22' -> 23."""
+    if len(block) > 1:
+        return int(block[1:]) + 1
+    return ord(block) - ord("a") + 1
 
 
 def transfer_weights(source, target):
@@ -101,19 +116,29 @@ def randomize_weights(model, seed=0):
             variable.assign(value.astype(variable.dtype))
 
 
-def load_imagenet_weights(model, include_top=True):
-    """Download (once) and load keras.applications' ImageNet ResNet-50 weights.
+def load_imagenet_weights(model, include_top=True, weights_name="resnet50"):
+    """Download (once) and load keras.applications' ImageNet weights of ``weights_name``.
 
     The file is fetched with ``keras.utils.get_file`` into Keras' cache and checked
     against its published md5; the layers are matched by name.
     """
-    path = imagenet_weights_path(include_top)
+    path = imagenet_weights_path(include_top, weights_name)
     load_keras_applications_h5(model, path)
 
 
-def imagenet_weights_path(include_top=True):
+def imagenet_weights_file(include_top=True, weights_name="resnet50"):
+    """(file name, md5) of keras.applications' ImageNet weights for ``weights_name``."""
+    if weights_name not in IMAGENET_WEIGHTS:
+        raise ValueError(f"No ImageNet weights are published for {weights_name!r}; "
+                         f"choose one of {', '.join(IMAGENET_WEIGHTS)}.")
+    suffix = "" if include_top else "_notop"
+    md5 = IMAGENET_WEIGHTS[weights_name][0 if include_top else 1]
+    return f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5", md5
+
+
+def imagenet_weights_path(include_top=True, weights_name="resnet50"):
     """Path of the cached ImageNet weight file, downloading and verifying it first."""
-    fname, md5 = IMAGENET_WEIGHTS[bool(include_top)]
+    fname, md5 = imagenet_weights_file(include_top, weights_name)
     origin = WEIGHTS_BASE_URL + fname
     # get_file silently falls back to /tmp/.keras when the cache folder is missing.
     os.makedirs(_cache_dir(), exist_ok=True)
@@ -130,7 +155,7 @@ def imagenet_weights_path(include_top=True):
     except Exception as error:  # get_file wraps network errors in a bare Exception
         raise WeightsUnavailableError(
             f"Could not download the ImageNet weights from {origin} ({error}).\n"
-            f"They are needed once (about 100 MB) and then cached in "
+            f"They are needed once (100 to 250 MB) and then cached in "
             f"{os.path.dirname(_cached_file(fname))}. Without internet: download "
             f"{fname} on another machine and pass its path as weights='.../{fname}', or "
             f"copy it into that cache folder; or use weights=None to start from random "
@@ -163,9 +188,9 @@ def load_keras_applications_h5(model, path):
             if "layer_names" not in f.attrs:
                 raise ValueError(
                     f"{path} is not a legacy Keras weight file (no 'layer_names' "
-                    f"attribute). Pass a .weights.h5 file of this model, or "
-                    f"keras.applications' resnet50_weights_tf_dim_ordering_tf_kernels "
-                    f"file."
+                    f"attribute). Pass a .weights.h5 file of this model, or one of "
+                    f"keras.applications' <model>_weights_tf_dim_ordering_tf_kernels "
+                    f"files (e.g. resnet50_weights_tf_dim_ordering_tf_kernels.h5)."
                 )
             values = {}
             for layer_name in map(_text, f.attrs["layer_names"]):
@@ -210,8 +235,9 @@ def _assign(target, values, source_description):
     if problems:
         raise ValueError(
             f"Cannot transfer weights from {source_description} to {target.name!r}; "
-            f"nothing was copied. Both must be ResNet-50s built with the same "
-            f"include_top and classes.\n  " + "\n  ".join(problems)
+            f"nothing was copied. Both must be the same network (e.g. two ResNet-50s, "
+            f"or two ResNet-101 v2s) built with the same include_top and classes.\n  "
+            + "\n  ".join(problems)
         )
     for variable, value in updates:
         variable.assign(value)

@@ -66,7 +66,7 @@ def published_style_files(tmp_path_factory):
     for include_top in (True, False):
         source = keras.applications.ResNet50(weights=None, include_top=include_top)
         randomize_weights(source, seed=3)
-        fname = weights_module.IMAGENET_WEIGHTS[include_top][0]
+        fname = weights_module.imagenet_weights_file(include_top)[0]
         # keras-applications, which wrote the published files, named the classifier "probs".
         write_legacy_h5(source, folder / fname, rename={"predictions": "probs"})
         md5 = hashlib.md5((folder / fname).read_bytes()).hexdigest()
@@ -89,7 +89,7 @@ def weights_server(published_style_files, tmp_path, monkeypatch):
     monkeypatch.setattr(weights_module, "WEIGHTS_BASE_URL",
                         f"http://127.0.0.1:{server.server_port}/")
     monkeypatch.setattr(weights_module, "IMAGENET_WEIGHTS",
-                        {top: (fname, md5) for top, (fname, md5, _) in files.items()})
+                        {"resnet50": (files[True][1], files[False][1])})
     monkeypatch.setattr(weights_module, "CACHE_DIR", str(tmp_path / "keras"))
     yield folder, files
     server.shutdown()

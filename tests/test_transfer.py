@@ -233,7 +233,7 @@ def test_lesson_7_runs_online_with_weights_and_imagenette_served_locally(
     (folder / data.ARCHIVES["imagenette"].fname).write_bytes(archive)
     settings = tmp_path / "served.json"
     settings.write_text(json.dumps({
-        "base_url": transfer_base_url(), "weights": {str(k): v[:2] for k, v in files.items()},
+        "base_url": transfer_base_url(), "weights": [files[True][1], files[False][1]],
         "archive_sha256": __import__("hashlib").sha256(archive).hexdigest(),
         "archive_size": len(archive)}))
     site = tmp_path / "site"
@@ -274,8 +274,7 @@ from resnet_lab import data, weights
 
 served = json.load(open(os.environ["RESNET_LAB_SERVED"]))
 weights.WEIGHTS_BASE_URL = served["base_url"]
-weights.IMAGENET_WEIGHTS = {key == "True": tuple(value)
-                            for key, value in served["weights"].items()}
+weights.IMAGENET_WEIGHTS = {"resnet50": tuple(served["weights"])}
 spec = data.ARCHIVES["imagenette"]
 data.ARCHIVES["imagenette"] = data.RemoteArchive(
     name=spec.name, origin=served["base_url"] + spec.fname, sha256=served["archive_sha256"],
