@@ -34,7 +34,13 @@ import statistics
 import sys
 import time
 
-from resnet_lab.config import MIN_CIFAR_IMAGE_SIZE, MIN_IMAGE_SIZE, MODELS, PRECISIONS
+from resnet_lab.config import (
+    IMAGENET_MODELS,
+    MIN_CIFAR_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    MODELS,
+    PRECISIONS,
+)
 from resnet_lab.train_cli import OneLineParser, positive_int
 
 MODES = ("synthetic", "pipeline")
@@ -115,7 +121,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    smallest = MIN_IMAGE_SIZE if args.model == "resnet50" else MIN_CIFAR_IMAGE_SIZE
+    smallest = MIN_IMAGE_SIZE if args.model in IMAGENET_MODELS else MIN_CIFAR_IMAGE_SIZE
     if args.image_size < smallest:
         parser.error(f"--image-size must be at least {smallest} for {args.model} "
                      f"(it halves the image {'five times' if smallest > 8 else 'twice'}); "

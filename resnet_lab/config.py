@@ -20,10 +20,14 @@ import pathlib
 
 DATASETS = ("shapes", "imagenette", "cifar10")  # "shapes" is generated, needs no network
 CIFAR_DEPTHS = (8, 14, 20, 32, 44, 56, 110)  # 6n + 2, see models.cifar_resnet
-MODELS = ("resnet50", *(f"{kind}{depth}" for kind in ("resnet", "plain")
-                        for depth in CIFAR_DEPTHS))
+# ImageNet-style networks (224 px by design, any size from 32 up): resnet_lab.models and
+# resnet_lab.family; then the CIFAR-style ResNets and plain networks of lesson 6.
+IMAGENET_MODELS = ("resnet50", "resnet18", "resnet34", "resnet101", "resnet152", "resnet50v2",
+                   "resnet101v2", "resnet152v2", "resnext50_32x4d", "resnet50d")
+MODELS = (*IMAGENET_MODELS, *(f"{kind}{depth}" for kind in ("resnet", "plain")
+                              for depth in CIFAR_DEPTHS))
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-MIN_IMAGE_SIZE = 32  # ResNet-50 halves the image five times
+MIN_IMAGE_SIZE = 32  # the ImageNet-style networks halve the image five times
 MIN_CIFAR_IMAGE_SIZE = 8  # the CIFAR networks halve it twice
 # The augmentation that suits each dataset (resnet_lab.augment): Imagenette and ImageNet
 # recipes use a random resized crop and a flip; small images get a flip and a shift.
@@ -65,9 +69,9 @@ class RunConfig:
         for name in ("augment", "zero_init_residual", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}.")
-        smallest = MIN_IMAGE_SIZE if self.model == "resnet50" else MIN_CIFAR_IMAGE_SIZE
+        smallest = MIN_IMAGE_SIZE if self.model in IMAGENET_MODELS else MIN_CIFAR_IMAGE_SIZE
         if self.image_size < smallest:
-            halves = "five times" if self.model == "resnet50" else "twice"
+            halves = "five times" if self.model in IMAGENET_MODELS else "twice"
             raise ConfigError(f"image_size must be at least {smallest} for {self.model} (it "
                               f"halves the image {halves}); got {self.image_size}.")
         if self.learning_rate is not None and not _positive_number(self.learning_rate):

@@ -38,13 +38,17 @@ def positive_int(text):
 
 def _parser():
     parser = OneLineParser(prog="python -m resnet_lab train",
-                     description="Train ResNet-50, or a CIFAR-style ResNet or plain network, "
+                     description="Train ResNet-50 (or another ImageNet-style ResNet), or a "
+                                 "CIFAR-style ResNet or plain network, "
                                  "from scratch; re-run with the same --out to resume "
                                  "after an interruption.")
     parser.add_argument("--dataset", default=DEFAULTS.dataset, choices=DATASETS,
                         help="shapes needs no network (default); the others download once")
     parser.add_argument("--model", default=DEFAULTS.model, choices=MODELS,
-                        help="resnet50, or a CIFAR-style resnet8..110 / plain8..110")
+                        help="resnet50 (default); ImageNet-style resnet18, resnet34, "
+                             "resnet101, resnet152, resnet50v2, resnet101v2, resnet152v2, "
+                             "resnext50_32x4d, resnet50d; or a CIFAR-style resnet8..110 / "
+                             "plain8..110")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
     parser.add_argument("--image-size", type=positive_int, default=DEFAULTS.image_size)
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)

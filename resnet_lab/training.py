@@ -52,7 +52,7 @@ import time
 import keras
 import numpy as np
 
-from resnet_lab.config import MODELS, PRECISIONS, ConfigError, check_run_folder
+from resnet_lab.config import IMAGENET_MODELS, MODELS, PRECISIONS, ConfigError, check_run_folder
 from resnet_lab.models import CIFAR_MIN_INPUT_SIZE, MIN_INPUT_SIZE, ResNet50, cifar_resnet
 
 # --- the device ----------------------------------------------------------------------
@@ -155,7 +155,7 @@ def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
                              f"{augmentation!r}.")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
-    smallest = MIN_INPUT_SIZE if model == "resnet50" else CIFAR_MIN_INPUT_SIZE
+    smallest = MIN_INPUT_SIZE if model in IMAGENET_MODELS else CIFAR_MIN_INPUT_SIZE
     if image_size < smallest:
         raise ValueError(f"{model} needs images of at least {smallest}x{smallest}; got "
                          f"image_size={image_size}.")
@@ -226,10 +226,13 @@ def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_r
              backbone=None):
     images = keras.Input(shape=(image_size, image_size, 3), name="images")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(images)
-    if model == "resnet50":
-        net = (backbone or ResNet50)(input_tensor=scaled, weights=None, classes=num_classes,
-                                     classifier_activation=None)
-        logits, last_bn = net.output, "_branch2c"
+    if model in IMAGENET_MODELS:
+        constructor, last_bn = _imagenet_network(model)
+        if backbone is not None and model == "resnet50":
+            constructor = backbone
+        net = constructor(input_tensor=scaled, weights=None, classes=num_classes,
+                          classifier_activation=None)
+        logits = net.output
     else:  # resnet8 ... plain110: the CIFAR-style networks of lesson 6
         net = cifar_resnet(int(model.removeprefix("resnet").removeprefix("plain")), num_classes,
                            (image_size, image_size, 3), residual=model.startswith("resnet"),
@@ -247,6 +250,27 @@ def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_r
                 layer.gamma.assign(np.zeros(layer.gamma.shape, layer.gamma.dtype))
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
     return keras.Model(images, probabilities, name=f"{model}_classifier")
+
+
+def _imagenet_network(model):
+    """(constructor, name ending of each residual branch's last BatchNorm) for a model name.
+
+    v2's branches end with a convolution, not a BatchNorm: nothing to zero-initialise.
+    """
+    from resnet_lab import family, models
+
+    return {
+        "resnet50": (ResNet50, "_branch2c"),
+        "resnet101": (models.ResNet101, "_branch2c"),
+        "resnet152": (models.ResNet152, "_branch2c"),
+        "resnet50v2": (models.ResNet50V2, None),
+        "resnet101v2": (models.ResNet101V2, None),
+        "resnet152v2": (models.ResNet152V2, None),
+        "resnet18": (family.ResNet18, "_2_bn"),
+        "resnet34": (family.ResNet34, "_2_bn"),
+        "resnext50_32x4d": (family.ResNeXt50_32x4d, "_3_bn"),
+        "resnet50d": (family.ResNet50D, "_3_bn"),
+    }[model]
 
 
 def _optimizer(batch_size, steps_per_epoch, epochs, learning_rate, warmup_epochs,

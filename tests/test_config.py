@@ -10,7 +10,8 @@ from resnet_lab.config import ConfigError, RunConfig, check_run_folder
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(model="resnet51"), "model must be one of resnet50, resnet8"),
+    (dict(model="resnet51"), "model must be one of resnet50, resnet18, resnet34"),
+    (dict(model="resnet18", image_size=16), "image_size must be at least 32 for resnet18"),
     (dict(dataset="mnist"), "dataset must be one of shapes, imagenette, cifar10; got 'mnist'"),
     (dict(precision="float64"), "precision must be one of auto, float32"),
     (dict(image_size=16), "image_size must be at least 32 for resnet50"),

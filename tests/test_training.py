@@ -81,6 +81,19 @@ def test_every_residual_branch_starts_at_zero_and_batchnorm_uses_momentum_0_9():
             if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
 
 
+@pytest.mark.parametrize("name, zeroed", [("resnet18", 8), ("resnet50v2", 0), ("resnet50d", 16)])
+def test_the_rest_of_the_family_fits_the_recipe(name, zeroed):
+    """Each residual branch's last BatchNorm starts at zero: one per basic block of
+    ResNet-18, per bottleneck of ResNet-50-D; v2's branches end with a convolution."""
+    model = training.build_model(3, 32, model=name, steps_per_epoch=2, epochs=1)
+    scales = [layer.gamma.numpy() for layer in model.layers
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    assert sum(not np.any(g) for g in scales) == zeroed
+    assert {layer.momentum for layer in model.layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
+    assert tuple(model.output.shape) == (None, 3) and model.output.dtype == "float32"
+
+
 def test_without_zero_init_a_resnet_starts_like_its_plain_twin():
     def batchnorm_scales(model):
         network = model.get_layer(model.name.removesuffix("_classifier"))
