@@ -21,6 +21,7 @@ Lesson 5's check is about a random augmentation, which has no graph to read: it
 recovers from the augmented test images which flip and which shift each one got.
 Lesson 7's check reads what the learner's transfer model trains and what it leaves
 frozen, and compares its outputs with a pooled softmax classifier on the base's features.
+Lesson 8's check reads the pre-activation block's graph the same way as the v1 blocks'.
 
 The checks use only Keras 3 (no TensorFlow or JAX calls), so they run under every
 backend. They read the functional graph through ``KerasTensor._keras_history`` and
@@ -329,6 +330,8 @@ def _references(name):
         "resnet50_stages": [models.ResNet50],
         "make_augmentation": [augment.RandomCropFlip.__init__, augment.augmentation],
         "build_transfer_model": [transfer.transfer_model],
+        "preactivation_block": [blocks.preactivation_block, models.ResNet50V2,
+                                models.resnet_v2_stages],
     }.get(name, [])
 
 
@@ -1440,3 +1443,218 @@ def _check_transfer_model(fn):
             raise _Mistake("use GlobalAveragePooling2D (each channel's average), not max "
                            "pooling.")
         raise _Mistake(shape)
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 8: the pre-activation bottleneck (ResNet v2).
+# ---------------------------------------------------------------------------------
+
+# (input shape, f, filters, stage, block, s, projection): the kinds of block ResNet50V2
+# uses (projection with stride 1, identity, identity with stride 2) and one more.
+PREACT_CASES = [
+    ((None, None, 12), 3, [4, 6, 12], 2, "b", 1, False),
+    ((None, None, 8), 3, [4, 4, 16], 3, "a", 1, True),
+    ((None, None, 12), 3, [3, 5, 12], 2, "c", 2, False),
+    ((None, None, 7), 5, [3, 2, 10], 4, "a", 2, True),
+]
+PREACT_BEHAVIOUR_SIZE = (9, 8)  # odd and even: a stride of 2 must round the same way
+
+
+def check_preactivation_block(preactivation_block):
+    """Lesson 8: ``preactivation_block(X, f, filters, stage, block, s=1, projection=False)``,
+    the bottleneck of ResNet v2 as keras.applications' ResNet50V2 builds it."""
+    try:
+        _check_preactivation_block(preactivation_block)
+    except _Mistake as mistake:
+        raise AssertionError(str(mistake)) from None
+    print("preactivation_block: all checks passed (BatchNorm and ReLU before each "
+          "convolution, the stride on the fxf convolution, the three kinds of shortcut, "
+          "nothing after the addition, and outputs in training and inference mode).")
+
+
+def _preact_call_text(f, filters, stage, block, s, projection):
+    return (f"preactivation_block(X, {f}, {filters}, {stage}, {block!r}, s={s}, "
+            f"projection={projection})")
+
+
+def _build_preact(fn, shape, f, filters, stage, block, s, projection):
+    name = "preactivation_block"
+    x = keras.Input(shape=shape)
+    try:
+        out = _call(fn, name, x, f, filters, stage, block, s=s, projection=projection)
+    except _Failure as failure:
+        call = _preact_call_text(f, filters, stage, block, s, projection)
+        raise _Mistake(_translate(failure, call)) from None
+    mistake = _output_mistake(out, name)
+    if mistake:
+        raise _Mistake(mistake)
+    return x, out
+
+
+def _preact_parts(x, out):
+    """(main path steps, shortcut steps, whether the shortcut leaves from the main path)."""
+    name = "preactivation_block"
+    sub = _Subgraph(out, [x])
+    mistake = _graph_mistake(sub, name)
+    if mistake:
+        raise _Mistake(mistake)
+    if sub.of_kind("concat"):
+        raise _Mistake("use an addition to join the shortcut, not a concatenation: "
+                       "layers.Add() keeps the channels, Concatenate stacks them.")
+    adds = sub.of_kind("add")
+    if len(adds) != 1:
+        raise _Mistake("the block adds the shortcut to the main path once, with layers.Add(); "
+                       f"yours has {len(adds)} additions.")
+    after, end, _ = _linear_chain(out, adds[0].output)
+    if after:
+        raise _Mistake(f"nothing comes after the addition in a pre-activation block (the "
+                       f"next block's BatchNorm and ReLU follow it), but yours has "
+                       f"{_describe_all(after)}.")
+    chains = []
+    for operand in adds[0].inputs:
+        steps, start, passed = _linear_chain(operand, x)
+        if start is not x:
+            raise _Mistake("the main path and the shortcut should each be a plain sequence "
+                           "of layers from X to the addition.")
+        chains.append((steps, passed))
+    chains.sort(key=lambda c: (len(_convs(c[0])), len(c[0])), reverse=True)
+    (main, main_tensors), (shortcut, shortcut_tensors) = chains
+    from_main = any(t is u for t in shortcut_tensors for u in main_tensors)
+    return main, shortcut, from_main
+
+
+def _preact_main_mistake(main, f, filters, s):
+    convs = _convs(main)
+    if main and main[0].kind == "conv":
+        return ("a pre-activation block starts with BatchNorm and ReLU, before its first "
+                "convolution; yours starts with the convolution, as v1 does.")
+    if len(convs) != 3:
+        return (f"the main path has three convolutions (1x1, {f}x{f}, 1x1), but yours has "
+                f"{len(convs)}.")
+    kernels = ((1, 1), (f, f), (1, 1))
+    for role, conv, kernel, n in zip(ROLES, convs, kernels, filters, strict=True):
+        if tuple(conv.op.kernel_size) != kernel:
+            return (f"{role} should have a {_kernel_text(kernel)} kernel, not "
+                    f"{_kernel_text(conv.op.kernel_size)}.")
+        if conv.op.filters != n:
+            return f"{role} should have {n} filters (from filters), not {conv.op.filters}."
+    strides = [tuple(conv.op.strides) for conv in convs]
+    if s > 1 and strides[0] == (s, s):
+        return ("the stride sits on the middle convolution in v2 (as in keras.applications' "
+                "ResNet50V2), not on the first 1x1 convolution.")
+    if strides != [(1, 1), (s, s), (1, 1)]:
+        return (f"only the middle convolution has a stride, s ({s} here); yours has strides "
+                f"{[st[0] for st in strides]}.")
+    # Between the convolutions: BatchNorm then ReLU (and, before the middle one, padding).
+    start = main.index(convs[0])
+    segments = [main[:start], main[start + 1:main.index(convs[1])],
+                main[main.index(convs[1]) + 1:main.index(convs[2])]]
+    for role, segment in zip(ROLES, segments, strict=True):
+        kinds = [step.kind for step in segment if not _is_padding(step)]
+        if kinds != ["bn", "relu"]:
+            return (f"{role} should be preceded by BatchNorm and then a ReLU (the "
+                    f"pre-activation), but yours is preceded by "
+                    f"{_describe_all([st for st in segment if not _is_padding(st)])}.")
+    mistake = _batchnorm_mistake(main)
+    if mistake:
+        return mistake
+    tail = main[main.index(convs[2]) + 1:]
+    if tail:
+        return (f"the last 1x1 convolution goes straight to the addition in v2 (the next "
+                f"block's pre-activation normalises the sum), but yours adds "
+                f"{_describe_all(tail)}.")
+    middle = convs[1].op
+    if s > 1 and middle.padding == "same":
+        return ("pad explicitly before the strided middle convolution: ZeroPadding2D(f // 2) "
+                "and padding='valid' (keras.applications' layout); with padding='same' and "
+                "stride 2 Keras pads only after the image, which shifts every output pixel.")
+    if convs[0].op.use_bias or middle.use_bias:
+        return ("the first two convolutions have no bias (use_bias=False): BatchNorm follows "
+                "each, and its beta does that job.")
+    if not convs[2].op.use_bias:
+        return "the last 1x1 convolution keeps its bias: no BatchNorm follows it."
+    return None
+
+
+def _is_padding(step):
+    return isinstance(step.op, layers.ZeroPadding2D)
+
+
+def _preact_shortcut_mistake(shortcut, from_main, F3, s, projection):
+    convs = _convs(shortcut)
+    if projection:
+        if len(convs) != 1:
+            return ("with projection=True the shortcut is one 1x1 convolution with F3 "
+                    "filters and stride s.")
+        if not from_main:
+            return ("the projection shortcut takes the pre-activation (BatchNorm and ReLU of "
+                    "X, shared with the main path), not X itself.")
+        conv = convs[0].op
+        if tuple(conv.kernel_size) != (1, 1) or conv.filters != F3 or tuple(conv.strides) != (
+                s, s):
+            return (f"the projection is a 1x1 convolution with F3 = {F3} filters and stride "
+                    f"s = {s}.")
+        extra = [step for step in shortcut if step.kind != "conv"
+                 and shortcut.index(step) > shortcut.index(convs[0])]
+        if extra:
+            return (f"the projection goes straight to the addition in v2, but yours adds "
+                    f"{_describe_all(extra)}.")
+        return None
+    if from_main:
+        return ("without a projection the shortcut is X itself, not its pre-activation: the "
+                "sum must carry X unchanged.")
+    if convs:
+        return "with projection=False the shortcut has no convolution."
+    if s == 1 and shortcut:
+        return (f"with s=1 and no projection the shortcut is X itself, but yours passes it "
+                f"through {_describe_all(shortcut)}.")
+    return None
+
+
+def _copy_preact(learner, reference, stage, block):
+    """Give resnet_lab's preactivation_block the learner's weights, role by role."""
+    main, shortcut, _ = _preact_parts(learner.inputs[0], learner.outputs[0])
+    convs = _convs(main)
+    bns = [step for step in main if step.kind == "bn"]
+    conv, bn = f"res{stage}{block}_branch", f"bn{stage}{block}_branch"
+    for suffix, c in zip(("2a", "2b", "2c"), convs, strict=True):
+        _assign_conv(c.op, reference.get_layer(conv + suffix))
+    for name, b in zip((f"bn{stage}{block}_preact", bn + "2a", bn + "2b"), bns, strict=True):
+        _copy_bn(b.op, reference.get_layer(name))
+    if _convs(shortcut):
+        _assign_conv(_convs(shortcut)[0].op, reference.get_layer(conv + "1"))
+
+
+def _assign_conv(source, target):
+    target.kernel.assign(keras.ops.convert_to_numpy(source.kernel))
+    if target.use_bias:
+        _copy_conv(source, target)
+
+
+def _check_preactivation_block(fn):
+    for shape, f, filters, stage, block, s, projection in PREACT_CASES:
+        x, out = _build_preact(fn, shape, f, filters, stage, block, s, projection)
+        main, shortcut, from_main = _preact_parts(x, out)
+        mistake = (_preact_main_mistake(main, f, filters, s)
+                   or _preact_shortcut_mistake(shortcut, from_main, filters[2], s, projection))
+        if mistake:
+            raise _Mistake(mistake)
+
+    for shape, f, filters, stage, block, s, projection in PREACT_CASES:
+        shape = (*PREACT_BEHAVIOUR_SIZE, shape[-1])
+        x, out = _build_preact(fn, shape, f, filters, stage, block, s, projection)
+        x_ref = keras.Input(shape=shape)
+        reference = keras.Model(x_ref, blocks.preactivation_block(
+            x_ref, f, filters, stage, block, s=s, projection=projection))
+        call = _preact_call_text(f, filters, stage, block, s, projection)
+        if tuple(out.shape) != tuple(reference.output.shape):
+            raise _Mistake(f"{call} should return a tensor of shape "
+                           f"{tuple(reference.output.shape)} for an input of shape "
+                           f"{(None, *shape)}, but yours has shape {tuple(out.shape)}.")
+        learner = keras.Model(x, out)
+        randomize_weights(learner, seed=1)
+        _copy_preact(learner, reference, stage, block)
+        if not _same_outputs(learner, reference, _random_input(shape)):
+            raise _Mistake(f"{call} has the right layers but does not compute X + F(X) "
+                           f"(or P(X) + F(X)): check what each layer is applied to, the "
+                           f"shortcut's subsampling and any unusual layer settings.")

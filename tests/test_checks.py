@@ -895,3 +895,74 @@ def test_a_correct_transfer_model_passes(capsys):
 def test_transfer_model_mistakes_are_named(wrong, message):
     with pytest.raises(AssertionError, match=message):
         checks.check_transfer_model(transfer_model(wrong))
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 8: the pre-activation bottleneck.
+# ---------------------------------------------------------------------------------
+
+def preact_block(wrong=None):
+    """A learner's preactivation_block: right, or with the one mistake ``wrong``."""
+
+    def preactivation_block(X, f, filters, stage, block, s=1, projection=False):
+        F1, F2, F3 = filters
+        bn = dict(axis=3, epsilon=1e-3 if wrong == "default epsilon" else 1.001e-5)
+        preact = layers.BatchNormalization(**bn)(X)
+        preact = layers.Activation("relu")(preact)
+        if projection:
+            source = X if wrong == "projection of X" else preact
+            shortcut = layers.Conv2D(F3, 1, strides=s)(source)
+            if wrong == "bn on projection":
+                shortcut = layers.BatchNormalization(**bn)(shortcut)
+        elif s > 1:
+            shortcut = layers.MaxPooling2D(1, strides=s)(X)
+        else:
+            shortcut = preact if wrong == "shortcut of preact" else X
+        first = s if wrong == "stride on first" else 1
+        middle = 1 if wrong == "stride on first" else s
+        start = X if wrong == "v1 order" else preact
+        Y = layers.Conv2D(F1, 1, strides=first, use_bias=wrong == "bias")(start)
+        Y = layers.BatchNormalization(**bn)(Y)
+        Y = layers.Activation("relu")(Y)
+        if wrong == "same padding":
+            Y = layers.Conv2D(F2, f, strides=middle, padding="same", use_bias=False)(Y)
+        else:
+            Y = layers.ZeroPadding2D(f // 2)(Y)
+            Y = layers.Conv2D(F2, f, strides=middle, use_bias=False)(Y)
+        Y = layers.BatchNormalization(**bn)(Y)
+        Y = layers.Activation("relu")(Y)
+        Y = layers.Conv2D(F3, 1)(Y)
+        if wrong == "bn after last":
+            Y = layers.BatchNormalization(**bn)(Y)
+        out = layers.Add()([Y, shortcut])
+        if wrong == "relu after add":
+            out = layers.Activation("relu")(out)
+        return None if wrong == "no return" else out
+
+    return preactivation_block
+
+
+def test_a_correct_preactivation_block_passes_and_the_packages_own_is_refused(capsys):
+    checks.check_preactivation_block(preact_block())
+    assert capsys.readouterr().out.startswith("preactivation_block: all checks passed")
+    checks.check_preactivation_block(typed_in(blocks.preactivation_block))
+    with pytest.raises(AssertionError, match="uses resnet_lab's own preactivation_block"):
+        checks.check_preactivation_block(blocks.preactivation_block)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    ("relu after add", "nothing comes after the addition in a pre-activation block"),
+    ("v1 order", "starts with BatchNorm and ReLU, before its first convolution"),
+    ("stride on first", "the stride sits on the middle convolution in v2"),
+    ("same padding", "pad explicitly before the strided middle convolution"),
+    ("bn after last", "the last 1x1 convolution goes straight to the addition"),
+    ("bias", r"the first two convolutions have no bias \(use_bias=False\)"),
+    ("default epsilon", "BatchNorm needs epsilon=1.001e-5"),
+    ("projection of X", "the projection shortcut takes the pre-activation"),
+    ("bn on projection", "the projection goes straight to the addition in v2"),
+    ("shortcut of preact", "without a projection the shortcut is X itself"),
+    ("no return", "preactivation_block returned None"),
+])
+def test_preactivation_block_mistakes_are_named(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_preactivation_block(preact_block(wrong))
