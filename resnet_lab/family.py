@@ -12,8 +12,9 @@
 
 They follow torchvision's and timm's definitions (no bias in the convolutions, BatchNorm
 after each, explicit padding of k // 2 pixels), so their trainable parameters number
-exactly the published figures (torchvision and timm count BatchNorm's moving statistics
-as buffers, not parameters; Keras' ``count_params`` includes them). keras.applications
+the published figures: exactly torchvision's, and timm's 25.58 million for ResNet-50-D
+(both count BatchNorm's moving statistics as buffers, not parameters; Keras'
+``count_params`` includes them). keras.applications
 has none of them and no Keras weights are published for them: ``weights`` must be None.
 """
 
@@ -151,7 +152,7 @@ def ResNeXt50_32x4d(include_top=True, weights=None, input_tensor=None, input_sha
 def ResNet50D(include_top=True, weights=None, input_tensor=None, input_shape=None,
               pooling=None, classes=1000, classifier_activation="softmax"):
     """ResNet-50-D: deep stem, stride on the 3x3, average-pool shortcut (timm's resnet50d:
-    25,576,264 parameters)."""
+    25.58 million parameters)."""
     return _bottleneck_resnet("resnet50d", (64, 128, 256, 512), 1, True, True,
                               **_arguments(include_top, weights, input_tensor, input_shape,
                                            pooling, classes, classifier_activation))
