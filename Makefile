@@ -12,6 +12,9 @@ TF_EXTRA ?= $(shell if [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/d
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 # The smoke profile keeps the notebooks' heavy cells to seconds under test.
 TEST_PROFILE ?= smoke
+# make test runs the tests in this many processes (pytest-xdist); each loads TensorFlow
+# (about 1 GB of memory). TEST_WORKERS=0 runs them in this process, one after another.
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup lab kernel test test-jax test-lowest test-grading test-online unit lint notebooks exercises course clean
@@ -80,7 +83,8 @@ notebooks: setup
 
 test: setup lint
 	@echo "==> pytest: unit tests, then every notebook under nbval (profile $(TEST_PROFILE))"
-	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --durations=10 tests \
+	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --durations=10 \
+		-n $(TEST_WORKERS) --dist loadscope tests \
 		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
 
 # nbgrader's whole loop on lessons 1, 3 and 5 (lesson 5 trains ResNet-50, about 3 minutes

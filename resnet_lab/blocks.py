@@ -40,7 +40,8 @@ def check_block_arguments(X, f, filters, stage, block, s=1):
     if not _is_positive_int(f) or f % 2 == 0:
         raise ValueError(
             f"{where}: f, the middle convolution's kernel size, must be a positive odd "
-            f"integer (3 in ResNet-50) so that padding='same' keeps the output centred; got {f!r}."
+            f"integer (3 in ResNet-50), so that padding by (f - 1) / 2 pixels on each side "
+            f"keeps the output centred on the input; got {f!r}."
         )
     if not _is_positive_int(s):
         raise ValueError(f"{where}: the stride s must be an integer >= 1; got {s!r}.")

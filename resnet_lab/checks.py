@@ -1587,6 +1587,10 @@ def _preact_shortcut_mistake(shortcut, from_main, F3, s, projection):
             return ("with projection=True the shortcut is one 1x1 convolution with F3 "
                     "filters and stride s.")
         if not from_main:
+            if shortcut.index(convs[0]) > 0:
+                return ("the projection shares the main path's pre-activation: apply it to "
+                        "the same BatchNorm and ReLU output, not to a second BatchNorm and "
+                        "ReLU of X.")
             return ("the projection shortcut takes the pre-activation (BatchNorm and ReLU of "
                     "X, shared with the main path), not X itself.")
         conv = convs[0].op
@@ -1594,6 +1598,9 @@ def _preact_shortcut_mistake(shortcut, from_main, F3, s, projection):
                 s, s):
             return (f"the projection is a 1x1 convolution with F3 = {F3} filters and stride "
                     f"s = {s}.")
+        if not conv.use_bias:
+            return ("the projection keeps its bias (no BatchNorm follows it), as in "
+                    "keras.applications' ResNet50V2.")
         extra = [step for step in shortcut if step.kind != "conv"
                  and shortcut.index(step) > shortcut.index(convs[0])]
         if extra:
@@ -1608,6 +1615,12 @@ def _preact_shortcut_mistake(shortcut, from_main, F3, s, projection):
     if s == 1 and shortcut:
         return (f"with s=1 and no projection the shortcut is X itself, but yours passes it "
                 f"through {_describe_all(shortcut)}.")
+    pools = [step.op for step in shortcut
+             if isinstance(step.op, (layers.MaxPooling2D, layers.AveragePooling2D))]
+    if any(tuple(pool.pool_size) != (1, 1) for pool in pools):
+        return ("keep every s-th pixel of X on the shortcut with MaxPooling2D(1, strides=s) "
+                "(keras.applications' v2): a window of more than one pixel mixes "
+                "neighbouring pixels, which is ResNet-D's shortcut, not v2's.")
     return None
 
 

@@ -228,7 +228,10 @@ def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_r
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(images)
     if model in IMAGENET_MODELS:
         constructor, last_bn = _imagenet_network(model)
-        if backbone is not None and model == "resnet50":
+        if backbone is not None:
+            if model != "resnet50":
+                raise ValueError(f"backbone replaces ResNet-50 only (e.g. with "
+                                 f"keras.applications.ResNet50); got model={model!r}.")
             constructor = backbone
         net = constructor(input_tensor=scaled, weights=None, classes=num_classes,
                           classifier_activation=None)

@@ -911,11 +911,15 @@ def preact_block(wrong=None):
         preact = layers.Activation("relu")(preact)
         if projection:
             source = X if wrong == "projection of X" else preact
-            shortcut = layers.Conv2D(F3, 1, strides=s)(source)
+            if wrong == "second preact":
+                source = layers.Activation("relu")(layers.BatchNormalization(**bn)(X))
+            shortcut = layers.Conv2D(F3, 1, strides=s, use_bias=wrong != "projection bias")(
+                source)
             if wrong == "bn on projection":
                 shortcut = layers.BatchNormalization(**bn)(shortcut)
         elif s > 1:
-            shortcut = layers.MaxPooling2D(1, strides=s)(X)
+            window = 2 if wrong == "2x2 pool" else 1
+            shortcut = layers.MaxPooling2D(window, strides=s, padding="same")(X)
         else:
             shortcut = preact if wrong == "shortcut of preact" else X
         first = s if wrong == "stride on first" else 1
@@ -961,6 +965,9 @@ def test_a_correct_preactivation_block_passes_and_the_packages_own_is_refused(ca
     ("projection of X", "the projection shortcut takes the pre-activation"),
     ("bn on projection", "the projection goes straight to the addition in v2"),
     ("shortcut of preact", "without a projection the shortcut is X itself"),
+    ("projection bias", "the projection keeps its bias"),
+    ("second preact", "the projection shares the main path's pre-activation"),
+    ("2x2 pool", "keep every s-th pixel of X on the shortcut with MaxPooling2D"),
     ("no return", "preactivation_block returned None"),
 ])
 def test_preactivation_block_mistakes_are_named(wrong, message):

@@ -39,15 +39,25 @@ SHAPE = (64, 64, 3)  # five halvings leave 2x2: every layer still sees real valu
 
 @pytest.fixture(scope="module", params=list(TWINS))
 def twins(request):
-    """(name, ours, theirs) with the top, 1000 classes, input 64x64x3, built once."""
+    """(name, ours, theirs) with the top, 1000 classes, input 64x64x3, built once.
+
+    The classifier gives logits (no softmax): with random BatchNorm statistics a softmax
+    can saturate to one-hot outputs, which would hide small differences.
+    """
     name = request.param
-    ours = getattr(models, name)(input_shape=SHAPE)
-    theirs = TWINS[name](weights=None, input_shape=SHAPE)
+    ours = getattr(models, name)(input_shape=SHAPE, classifier_activation=None)
+    theirs = TWINS[name](weights=None, input_shape=SHAPE, classifier_activation=None)
     return name, ours, theirs
 
 
 def outputs(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def assert_close(actual, expected):
+    """Equal to 1e-5, relative to the outputs' size (random weights give large logits)."""
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert np.abs(actual - expected).max() < 1e-5 * scale
 
 
 def test_parameter_counts_and_layers_match(twins):
@@ -67,8 +77,8 @@ def test_their_weights_give_our_model_their_outputs(twins, rng):
     transfer_weights(theirs, ours)
     x = rng.uniform(-1, 1, size=(2, *SHAPE)).astype("float32")
     expected = outputs(theirs, x)
-    assert expected.std() > 1e-5  # random weights, a non-trivial output
-    assert np.abs(outputs(ours, x) - expected).max() < 1e-5
+    assert expected.std() > 1e-3  # random weights, a non-trivial output
+    assert_close(outputs(ours, x), expected)
 
 
 def test_our_weights_give_their_model_our_outputs(twins, rng):
@@ -77,8 +87,8 @@ def test_our_weights_give_their_model_our_outputs(twins, rng):
     transfer_weights(ours, theirs)
     x = rng.uniform(-1, 1, size=(2, *SHAPE)).astype("float32")
     expected = outputs(ours, x)
-    assert expected.std() > 1e-5
-    assert np.abs(outputs(theirs, x) - expected).max() < 1e-5
+    assert expected.std() > 1e-3
+    assert_close(outputs(theirs, x), expected)
 
 
 def test_strides_sit_where_keras_applications_puts_them(twins):
@@ -107,7 +117,7 @@ def test_imagenet_weights_load_through_the_same_loader(name, tmp_path, monkeypat
     model = getattr(models, name)(weights="imagenet", include_top=False,
                                   input_shape=(32, 32, 3))
     x = np.random.default_rng(0).uniform(-1, 1, size=(1, 32, 32, 3)).astype("float32")
-    assert np.abs(outputs(model, x) - outputs(source, x)).max() < 1e-5
+    assert_close(outputs(model, x), outputs(source, x))
 
 
 def test_v2_has_its_own_preprocessing_noted_and_its_own_weight_files():
