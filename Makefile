@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(TF_EXTRA)
 # The smoke profile keeps the notebooks' heavy cells to seconds under test.
 TEST_PROFILE ?= smoke
 # make test runs the tests in this many processes (pytest-xdist); each loads TensorFlow
-# (about 1 GB of memory). TEST_WORKERS=0 runs them in this process, one after another.
+# and can use up to about 2.5 GB of memory. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
