@@ -1,8 +1,15 @@
-"""Measurements on a model: the gradient that reaches each layer."""
+"""Measurements on a model: the gradient that reaches each layer, what deleting blocks
+does (Veit et al. 2016) and the loss around the trained weights (Li et al. 2018).
+
+The lesion and loss-surface functions work on the CIFAR-style networks of lesson 6
+(``models.cifar_resnet``, residual or plain, alone or inside ``training.build_model``'s
+classifier) and use only Keras, so they run under every backend.
+"""
 
 import json
 import os
 import pathlib
+import re
 
 import keras
 import numpy as np
@@ -91,3 +98,155 @@ class GradientNormHistory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._record(epoch + 1)
+
+
+# --- Lesion study (Veit, Wilber & Belongie, NeurIPS 2016) ------------------------------
+
+_BLOCK = re.compile(r"^(s\d+b\d+)_conv1$")
+
+
+def residual_blocks(model):
+    """The names of the blocks of a ``cifar_resnet`` network, input side first: 's1b1', ...
+
+    The same for a ResNet and its plain twin; those of a nested network are included.
+    """
+    return [match.group(1) for layer in _layers(model)
+            for match in [_BLOCK.match(layer.name)] if match]
+
+
+def lesion(model, blocks):
+    """A copy of ``model`` with ``blocks`` deleted at test time; it shares the weights.
+
+    Deleting a block leaves its shortcut: in a ResNet the block computes relu(S(x))
+    instead of relu(F(x) + S(x)), where S is the identity, or, where the block halves the
+    image, keeps every second pixel and pads the new channels with zeros (option A). A
+    plain network's block has no shortcut; deleting it applies the same S to its input,
+    so both kinds of network lose the same layers. Since x is a ReLU's output, relu(x) =
+    x: a deleted identity block is exactly the identity.
+    """
+    from resnet_lab.models import _pad_shortcut
+
+    blocks = list(blocks)
+    known = residual_blocks(model)
+    unknown = [b for b in blocks if b not in known]
+    if unknown:
+        raise ValueError(f"{model.name!r} has no block {unknown[0]!r}; its blocks are "
+                         f"{', '.join(known) or 'none (not a cifar_resnet network)'}.")
+    deleted, block_inputs = set(blocks), {}
+    residual = {layer.name.removesuffix("_add") for layer in _layers(model)
+                if layer.name.endswith("_add")}
+
+    def call(layer, *args, **kwargs):
+        name = layer.name
+        prefix = name.rsplit("_", 1)[0]
+        if prefix in deleted and name.endswith("_conv1"):
+            block_inputs[prefix] = args[0]
+        if prefix in deleted and name.endswith("_add"):
+            return args[0][1]  # Add()([F(x), S(x)]): the shortcut alone
+        if prefix in deleted and name.endswith("_out") and prefix not in residual:
+            x = block_inputs[prefix]
+            conv = _find_layer(model, f"{prefix}_conv1")
+            width, s = _find_layer(model, f"{prefix}_conv2").filters, conv.strides[0]
+            if s != 1 or x.shape[-1] != width:
+                x = _pad_shortcut(x, width, s, f"{prefix}_lesion")
+            return x
+        return layer(*args, **kwargs)
+
+    return keras.models.clone_model(model, clone_function=lambda layer: layer,
+                                    call_function=call, recursive=True)
+
+
+def _find_layer(model, name):
+    return next(layer for layer in _layers(model) if layer.name == name)
+
+
+def accuracy(model, x, y, batch_size=500):
+    """The fraction of images classified right, in inference mode; ``y`` one-hot or labels."""
+    predicted = _predict(model, x, batch_size).argmax(-1)
+    labels = np.asarray(y)
+    labels = labels.argmax(-1) if labels.ndim > 1 else labels
+    return float(np.mean(predicted == labels))
+
+
+def _predict(model, x, batch_size):
+    """Outputs in inference mode, batch by batch, without compiling: each lesioned copy
+    is a new model, and tracing one costs more than running it once."""
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size],
+                                                            training=False))
+                           for i in range(0, len(x), batch_size)])
+
+
+def random_lesions(model, x, y, counts, samples=10, seed=0, batch_size=500):
+    """{k: accuracies after deleting k blocks chosen at random, one per sample}."""
+    rng = np.random.default_rng(seed)
+    blocks = residual_blocks(model)
+    results = {}
+    for k in counts:
+        if not 0 <= k <= len(blocks):
+            raise ValueError(f"cannot delete {k} of {len(blocks)} blocks.")
+        results[k] = [accuracy(lesion(model, rng.choice(blocks, k, replace=False)), x, y,
+                               batch_size) for _ in range(samples)]
+    return results
+
+
+# --- Loss surface (Li, Xu, Taylor, Studer & Goldstein, NeurIPS 2018) -------------------
+
+def filter_normalized_direction(model, seed=0):
+    """A random direction in the space of ``model.trainable_weights``, filter-normalised.
+
+    As in Li et al.'s code (``net_plotter.py``, ignore="biasbn", norm="filter"): a
+    Gaussian direction for every kernel, each filter (a kernel's slice for one output
+    channel or unit: its last axis in Keras) rescaled to the norm of the same filter of
+    the weights; zero for biases and BatchNorm's scales and offsets. BatchNorm's moving
+    statistics are not trainable weights: they keep their trained values.
+    """
+    rng = np.random.default_rng(seed)
+    direction = []
+    for variable in model.trainable_weights:
+        weights = keras.ops.convert_to_numpy(variable).astype("float64")
+        if weights.ndim <= 1:
+            direction.append(np.zeros_like(weights))
+            continue
+        d = rng.normal(size=weights.shape)
+        axes = tuple(range(weights.ndim - 1))
+        d *= (np.sqrt((weights ** 2).sum(axis=axes)) /
+              (np.sqrt((d ** 2).sum(axis=axes)) + 1e-10))
+        direction.append(d)
+    return direction
+
+
+def loss_surface(model, x, y, directions, coordinates, batch_size=500):
+    """Loss and accuracy at the weights θ + a d1 (+ b d2) for a (and b) in ``coordinates``.
+
+    ``directions``: one or two from ``filter_normalized_direction``. ``y`` one-hot; the
+    loss is the mean categorical cross-entropy of the model's probabilities, in inference
+    mode (BatchNorm uses its moving statistics, as Li et al. evaluate). Returns (loss,
+    accuracy) as arrays of shape (n,) or (n, n), indexed [a] or [b, a] (rows follow the
+    second direction, as a contour plot expects). The weights are restored afterwards.
+    """
+    if len(directions) not in (1, 2):
+        raise ValueError(f"give one or two directions; got {len(directions)}.")
+    variables = model.trainable_weights
+    for d in directions:
+        if len(d) != len(variables):
+            raise ValueError("a direction must come from filter_normalized_direction(model).")
+    origin = [keras.ops.convert_to_numpy(v) for v in variables]
+    coordinates = np.asarray(coordinates, "float64")
+    grid = ([(a,) for a in coordinates] if len(directions) == 1 else
+            [(a, b) for b in coordinates for a in coordinates])
+    labels = np.asarray(y).argmax(-1)
+    losses, accuracies = [], []
+    try:
+        for point in grid:
+            for variable, w, *ds in zip(variables, origin, *directions, strict=True):
+                step = sum(c * d for c, d in zip(point, ds, strict=True))
+                variable.assign((w + step).astype(w.dtype))
+            probabilities = _predict(model, x, batch_size).astype("float64")
+            picked = probabilities[np.arange(len(labels)), labels]
+            losses.append(float(-np.mean(np.log(np.clip(picked, 1e-12, None)))))
+            accuracies.append(float(np.mean(probabilities.argmax(-1) == labels)))
+    finally:
+        for variable, w in zip(variables, origin, strict=True):
+            variable.assign(w)
+    shape = (len(coordinates),) * len(directions)
+    return np.reshape(losses, shape), np.reshape(accuracies, shape)

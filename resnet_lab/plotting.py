@@ -212,3 +212,90 @@ def plot_loss_at_equal_depth(histories, title="Training loss at equal depth"):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def plot_lesions(results, intact, ax=None, title="Accuracy after deleting one block"):
+    """{network: {block: accuracy}} as one line per network, with its intact accuracy.
+
+    ``intact``: {network: accuracy of the whole network}. Blocks that halve the image
+    (the first of stages 2 and 3, 's2b1' and 's3b1') are marked on the x axis.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4))
+    for (name, accuracies), colour in zip(results.items(), plt.cm.tab10.colors, strict=False):
+        blocks = list(accuracies)
+        ax.plot(range(1, len(blocks) + 1), list(accuracies.values()), marker="o",
+                markersize=4, color=colour, label=f"{name}, one block deleted")
+        ax.axhline(intact[name], color=colour, linestyle="--", linewidth=1,
+                   label=f"{name}, intact")
+    blocks = list(next(iter(results.values())))
+    ticks = [i + 1 for i, b in enumerate(blocks) if b.endswith("b1") and not b.startswith("s1")]
+    for tick in ticks:
+        ax.axvline(tick, color="grey", alpha=0.3)
+    ax.set_xticks(range(1, len(blocks) + 1))
+    ax.set_xticklabels([b if i + 1 in ticks or i == 0 else "" for i, b in enumerate(blocks)],
+                       fontsize=8)
+    ax.set_xlabel("deleted block (grey: the blocks that halve the image)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_random_lesions(results, chance, ax=None,
+                        title="Accuracy after deleting k blocks at random"):
+    """{network: {k: [accuracy per sample]}}: the mean and the spread (min to max) per k."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for name, by_k in results.items():
+        ks = sorted(by_k)
+        values = [np.asarray(by_k[k]) for k in ks]
+        line, = ax.plot(ks, [v.mean() for v in values], marker="o", label=f"{name}, mean")
+        ax.fill_between(ks, [v.min() for v in values], [v.max() for v in values],
+                        color=line.get_color(), alpha=0.2, label=f"{name}, min to max")
+    ax.axhline(chance, color="grey", linestyle=":", label="chance")
+    ax.set_xlabel("number of blocks deleted")
+    ax.set_ylabel("validation accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_loss_surfaces(surfaces, coordinates, levels=None, figure=None):
+    """{network: 2D loss array [b, a]} as contour plots side by side, same levels."""
+    if figure is None:
+        figure = plt.figure(figsize=(6 * len(surfaces), 5))
+    axes = figure.subplots(1, len(surfaces), squeeze=False)[0]
+    if levels is None:
+        low = min(float(np.min(s)) for s in surfaces.values())
+        levels = np.linspace(low, low + 5.0, 26)
+    a, b = np.meshgrid(coordinates, coordinates)
+    for ax, (name, loss) in zip(axes, surfaces.items(), strict=True):
+        contours = ax.contour(a, b, loss, levels=levels, cmap="viridis")
+        ax.clabel(contours, contours.levels[::5], fontsize=7, fmt="%.1f")
+        ax.plot([0], [0], marker="*", color="red", markersize=10)
+        ax.set_title(f"{name}: training loss")
+        ax.set_xlabel("direction 1")
+        ax.set_ylabel("direction 2")
+        ax.set_aspect("equal")
+    figure.tight_layout()
+    return figure
+
+
+def plot_loss_slices(slices, coordinates, ax=None, title="Training loss along direction 1"):
+    """{network: 1D loss array} against the step along the direction (0: trained)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for name, loss in slices.items():
+        ax.semilogy(coordinates, loss, marker="o", markersize=3, label=name)
+    ax.axvline(0, color="grey", alpha=0.4)
+    ax.set_xlabel("step along the filter-normalised direction (0: the trained weights)")
+    ax.set_ylabel("loss (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return ax

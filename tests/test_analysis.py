@@ -4,6 +4,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from resnet_lab.analysis import GradientNormHistory, kernel_gradient_norms
 from resnet_lab.models import cifar_resnet
@@ -110,3 +111,134 @@ def test_a_mixed_float16_model_gets_the_norms_of_its_float32_twin():
     half.set_weights(small_net().get_weights())
     norms = kernel_gradient_norms(half, x, y, loss="categorical_crossentropy")
     np.testing.assert_allclose(norms, reference, rtol=0.05)
+
+
+# --- Lesions (Veit et al. 2016) and loss surfaces (Li et al. 2018), lesson 9 -----------
+
+def trained_like(depth=14, residual=True, size=8):
+    """A cifar_resnet with random BatchNorm statistics, so that nothing is trivially 0 or 1."""
+    from resnet_lab.weights import randomize_weights
+
+    keras.utils.set_random_seed(1)
+    model = cifar_resnet(depth, 4, (size, size, 3), residual=residual)
+    randomize_weights(model, seed=1)
+    return model
+
+
+def up_to(model, layer_name):
+    return keras.Model(model.input, model.get_layer(layer_name).output)
+
+
+def test_blocks_are_listed_input_side_first_for_both_twins():
+    from resnet_lab.analysis import residual_blocks
+
+    expected = ["s1b1", "s1b2", "s2b1", "s2b2", "s3b1", "s3b2"]
+    assert residual_blocks(trained_like()) == expected
+    assert residual_blocks(trained_like(residual=False)) == expected
+
+
+@pytest.mark.parametrize("residual", [True, False], ids=["resnet", "plain"])
+def test_a_deleted_block_is_exactly_the_identity_on_its_input(residual):
+    from resnet_lab.analysis import lesion
+
+    model = trained_like(residual=residual)
+    x = batch(size=8)[0]
+    lesioned = lesion(up_to(model, "s1b2_out"), ["s1b2"])
+    before = keras.ops.convert_to_numpy(up_to(model, "s1b1_out")(x, training=False))
+    after = keras.ops.convert_to_numpy(lesioned(x, training=False))
+    np.testing.assert_array_equal(after, before)
+    intact = keras.ops.convert_to_numpy(up_to(model, "s1b2_out")(x, training=False))
+    assert not np.allclose(intact, before)  # the block did something before it was deleted
+
+
+@pytest.mark.parametrize("residual", [True, False], ids=["resnet", "plain"])
+def test_a_deleted_block_that_halves_the_image_keeps_the_option_a_shortcut(residual):
+    from resnet_lab.analysis import lesion
+
+    model = trained_like(residual=residual)
+    x = batch(size=8)[0]
+    before = keras.ops.convert_to_numpy(up_to(model, "s1b2_out")(x, training=False))
+    after = keras.ops.convert_to_numpy(
+        lesion(up_to(model, "s2b1_out"), ["s2b1"])(x, training=False))
+    expected = np.pad(before[:, ::2, ::2, :], ((0, 0), (0, 0), (0, 0), (8, 8)))  # 16 -> 32
+    np.testing.assert_array_equal(after, expected)
+
+
+def test_a_lesioned_copy_shares_the_weights_and_leaves_the_model_alone():
+    from resnet_lab.analysis import lesion
+
+    model = trained_like()
+    x = batch(size=8)[0]
+    before = keras.ops.convert_to_numpy(model(x, training=False))
+    lesioned = lesion(model, ["s2b2", "s3b1"])
+    assert {id(w) for w in lesioned.weights} <= {id(w) for w in model.weights}
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x, training=False)), before)
+    assert not np.allclose(keras.ops.convert_to_numpy(lesioned(x, training=False)), before)
+
+
+def test_lesions_reach_into_the_recipes_classifier_and_unknown_blocks_are_named():
+    from resnet_lab import training
+    from resnet_lab.analysis import accuracy, lesion, residual_blocks
+
+    model = training.build_model(4, 8, model="resnet8", steps_per_epoch=1, epochs=1)
+    assert residual_blocks(model) == ["s1b1", "s2b1", "s3b1"]
+    images = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3)).astype("uint8")
+    assert lesion(model, ["s2b1"])(images, training=False).shape == (6, 4)
+    assert 0 <= accuracy(lesion(model, ["s1b1"]), images, np.arange(6) % 4) <= 1
+    with pytest.raises(ValueError, match="has no block 's4b1'; its blocks are s1b1, s2b1"):
+        lesion(model, ["s4b1"])
+
+
+def test_random_lesions_sample_k_blocks_and_k_0_is_the_intact_model():
+    from resnet_lab.analysis import accuracy, random_lesions
+
+    model = trained_like()
+    x, y = batch(n=16, size=8)
+    results = random_lesions(model, x, y, counts=[0, 1, 3], samples=2, seed=0)
+    assert sorted(results) == [0, 1, 3] and all(len(v) == 2 for v in results.values())
+    assert results[0] == [accuracy(model, x, y)] * 2
+    with pytest.raises(ValueError, match="cannot delete 7 of 6 blocks"):
+        random_lesions(model, x, y, counts=[7])
+
+
+def test_filter_normalisation_gives_each_filter_the_norm_of_the_weights_filter():
+    from resnet_lab.analysis import filter_normalized_direction
+
+    model = trained_like()
+    direction = filter_normalized_direction(model, seed=3)
+    assert len(direction) == len(model.trainable_weights)
+    kernels = 0
+    for variable, d in zip(model.trainable_weights, direction, strict=True):
+        w = keras.ops.convert_to_numpy(variable)
+        if w.ndim == 1:  # biases and BatchNorm's gamma and beta stay put
+            assert not d.any()
+            continue
+        kernels += 1
+        axes = tuple(range(w.ndim - 1))
+        np.testing.assert_allclose(np.sqrt((d ** 2).sum(axis=axes)),
+                                   np.sqrt((w.astype("float64") ** 2).sum(axis=axes)),
+                                   rtol=1e-6)
+        assert not np.allclose(d, w)  # a random direction, not the weights themselves
+    assert kernels == 14  # 13 convolutions and the classifier
+    again = filter_normalized_direction(model, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(direction, again, strict=True))
+
+
+def test_the_surface_at_the_origin_is_the_models_loss_and_the_weights_come_back():
+    from resnet_lab.analysis import filter_normalized_direction, loss_surface
+
+    keras.utils.set_random_seed(0)
+    model = cifar_resnet(8, 4, (8, 8, 3))
+    x, y = batch(n=16, size=8)
+    before = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    directions = [filter_normalized_direction(model, seed=s) for s in (1, 2)]
+    loss, acc = loss_surface(model, x, y, directions, [-0.5, 0.0, 0.5])
+    assert loss.shape == acc.shape == (3, 3)
+    expected = float(keras.ops.convert_to_numpy(keras.ops.mean(
+        keras.losses.categorical_crossentropy(y, model(x, training=False)))))
+    assert loss[1, 1] == pytest.approx(expected, rel=1e-5)
+    assert len(set(np.round(loss.ravel(), 6))) > 1  # moving the weights changes the loss
+    for w, saved in zip(model.weights, before, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), saved)
+    line, _ = loss_surface(model, x, y, directions[:1], [0.0, 1.0])
+    assert line.shape == (2,) and line[0] == pytest.approx(expected, rel=1e-5)

@@ -40,6 +40,11 @@ def test_model_tests_pass_under_the_jax_backend():
          # backend-neutral
          str(tests / "test_analysis.py") + "::test_the_norms_are_of_the_mean_loss_so_the_"
          "batch_size_does_not_scale_them",
+         # lesson 9's lesions and loss surface: graph surgery and weight updates
+         str(tests / "test_analysis.py") + "::test_a_deleted_block_is_exactly_the_identity_on_"
+         "its_input",
+         str(tests / "test_analysis.py") + "::test_the_surface_at_the_origin_is_the_models_loss"
+         "_and_the_weights_come_back",
          # argument checking is Python before any backend call: tested once is enough
          "-k", "not arguments_behave_like_keras_applications and not bad_model_arguments"],
         env=env, capture_output=True, text=True, timeout=900,
