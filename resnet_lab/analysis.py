@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -171,9 +172,13 @@ def accuracy(model, x, y, batch_size=500):
 def _predict(model, x, batch_size):
     """Outputs in inference mode, batch by batch, without compiling: each lesioned copy
     is a new model, and tracing one costs more than running it once."""
-    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size],
-                                                            training=False))
-                           for i in range(0, len(x), batch_size)])
+    with warnings.catch_warnings():
+        # A model loaded from a .keras file expects its one input as a list; a tensor is
+        # the same thing, but Keras says so once per model.
+        warnings.filterwarnings("ignore", message="The structure of `inputs`")
+        return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size],
+                                                                training=False))
+                               for i in range(0, len(x), batch_size)])
 
 
 def random_lesions(model, x, y, counts, samples=10, seed=0, batch_size=500):
@@ -250,3 +255,20 @@ def loss_surface(model, x, y, directions, coordinates, batch_size=500):
             variable.assign(w)
     shape = (len(coordinates),) * len(directions)
     return np.reshape(losses, shape), np.reshape(accuracies, shape)
+
+
+def local_minima(surface):
+    """The grid points [i, j] of a 2D surface lower than all their neighbours (up to 8).
+
+    A convex bowl has one, at its bottom; a chaotic surface has several. Points equal to
+    a neighbour (a flat plateau) are not counted.
+    """
+    surface = np.asarray(surface, "float64")
+    padded = np.pad(surface, 1, constant_values=np.inf)
+    rows, cols = surface.shape
+    lower = np.ones(surface.shape, bool)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di or dj:
+                lower &= surface < padded[1 + di:1 + di + rows, 1 + dj:1 + dj + cols]
+    return [tuple(int(k) for k in point) for point in np.argwhere(lower)]

@@ -270,13 +270,12 @@ def plot_loss_surfaces(surfaces, coordinates, levels=None, figure=None):
     if figure is None:
         figure = plt.figure(figsize=(6 * len(surfaces), 5))
     axes = figure.subplots(1, len(surfaces), squeeze=False)[0]
-    if levels is None:
-        low = min(float(np.min(s)) for s in surfaces.values())
-        levels = np.linspace(low, low + 5.0, 26)
+    if levels is None:  # Li et al.'s plot_2D.py: a line every 0.5 from 0.1 up to 10
+        levels = np.arange(0.1, 10.0, 0.5)
     a, b = np.meshgrid(coordinates, coordinates)
     for ax, (name, loss) in zip(axes, surfaces.items(), strict=True):
         contours = ax.contour(a, b, loss, levels=levels, cmap="viridis")
-        ax.clabel(contours, contours.levels[::5], fontsize=7, fmt="%.1f")
+        ax.clabel(contours, contours.levels[::4], fontsize=7, fmt="%.1f")
         ax.plot([0], [0], marker="*", color="red", markersize=10)
         ax.set_title(f"{name}: training loss")
         ax.set_xlabel("direction 1")

@@ -242,3 +242,13 @@ def test_the_surface_at_the_origin_is_the_models_loss_and_the_weights_come_back(
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), saved)
     line, _ = loss_surface(model, x, y, directions[:1], [0.0, 1.0])
     assert line.shape == (2,) and line[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_local_minima_finds_the_bottom_of_a_bowl_and_the_dips_of_a_bumpy_surface():
+    from resnet_lab.analysis import local_minima
+
+    a, b = np.meshgrid(np.linspace(-1, 1, 9), np.linspace(-1, 1, 9))
+    assert local_minima(a ** 2 + b ** 2) == [(4, 4)]
+    bumpy = a ** 2 + b ** 2 + 0.5 * np.cos(6 * a) * np.cos(6 * b)
+    assert len(local_minima(bumpy)) > 1
+    assert local_minima(np.ones((3, 3))) == []  # a plateau has no strict minimum

@@ -167,3 +167,27 @@ def test_measurements_are_kept_for_the_html_course_but_not_in_committed_notebook
                         keep_measurements=True)
     assert kept.cells[0].outputs
     assert not course.clean(nbformat.v4.new_notebook(cells=[cell])).cells[0].outputs
+
+
+def test_lesson_9_trains_its_networks_exactly_as_lesson_6():
+    """Lesson 9 analyses lesson 6's networks in lesson 6's run folders, training them there
+    if they are missing: its settings, data, recipe and gradient record must be lesson 6's,
+    or the two lessons would write different networks into the same folder."""
+    folder = pathlib.Path(course.NOTEBOOKS)
+    six, nine = ([cell.source for cell in code_cells(load(folder / name))]
+                 for name in ("06_why_residuals.ipynb", "09_what_resnets_learn.ipynb"))
+
+    def cell_with(sources, text):
+        return next(source for source in sources if text in source)
+
+    for marker in ("RUN = by_profile(", "splits = data.load_dataset(", "steps = len(splits"):
+        assert cell_with(nine, marker) == cell_with(six, marker), marker
+
+    def build(source):
+        tree = ast.parse(cell_with(source, "def build(name):"))
+        return next(ast.unparse(node) for node in tree.body
+                    if isinstance(node, ast.FunctionDef) and node.name == "build")
+
+    assert build(nine) == build(six)
+    for text in ('path=f"{OUT}/{name}/gradients.json"', "next(iter(splits.validation))"):
+        assert text in "\n".join(six) and text in "\n".join(nine), text
