@@ -6,7 +6,9 @@ The lesion and loss-surface functions work on the CIFAR-style networks of lesson
 classifier) and use only Keras, so they run under every backend.
 """
 
+import itertools
 import json
+import math
 import os
 import pathlib
 import re
@@ -182,16 +184,31 @@ def _predict(model, x, batch_size):
 
 
 def random_lesions(model, x, y, counts, samples=10, seed=0, batch_size=500):
-    """{k: accuracies after deleting k blocks chosen at random, one per sample}."""
+    """{k: accuracies after deleting k blocks chosen at random, one per set of blocks}.
+
+    For each k, ``samples`` different sets of k blocks (every set, if there are no more
+    than ``samples``), so that no set is counted twice.
+    """
     rng = np.random.default_rng(seed)
     blocks = residual_blocks(model)
     results = {}
     for k in counts:
         if not 0 <= k <= len(blocks):
             raise ValueError(f"cannot delete {k} of {len(blocks)} blocks.")
-        results[k] = [accuracy(lesion(model, rng.choice(blocks, k, replace=False)), x, y,
-                               batch_size) for _ in range(samples)]
+        results[k] = [accuracy(lesion(model, chosen), x, y, batch_size)
+                      for chosen in _distinct_sets(blocks, k, samples, rng)]
     return results
+
+
+def _distinct_sets(blocks, k, samples, rng):
+    if math.comb(len(blocks), k) <= samples:
+        return [list(chosen) for chosen in itertools.combinations(blocks, k)]
+    sets = []
+    while len(sets) < samples:
+        chosen = sorted(rng.choice(len(blocks), k, replace=False).tolist())
+        if chosen not in sets:
+            sets.append(chosen)
+    return [[blocks[i] for i in chosen] for chosen in sets]
 
 
 # --- Loss surface (Li, Xu, Taylor, Studer & Goldstein, NeurIPS 2018) -------------------
@@ -223,11 +240,14 @@ def filter_normalized_direction(model, seed=0):
 def loss_surface(model, x, y, directions, coordinates, batch_size=500):
     """Loss and accuracy at the weights θ + a d1 (+ b d2) for a (and b) in ``coordinates``.
 
-    ``directions``: one or two from ``filter_normalized_direction``. ``y`` one-hot; the
-    loss is the mean categorical cross-entropy of the model's probabilities, in inference
-    mode (BatchNorm uses its moving statistics, as Li et al. evaluate). Returns (loss,
-    accuracy) as arrays of shape (n,) or (n, n), indexed [a] or [b, a] (rows follow the
-    second direction, as a contour plot expects). The weights are restored afterwards.
+    ``directions``: one or two from ``filter_normalized_direction``. ``y``: one-hot, or
+    class indices. The loss is the mean cross-entropy, in inference mode (BatchNorm uses
+    its moving statistics, as Li et al. evaluate), computed from the logits when the model
+    ends with a separate softmax layer (as ``training.build_model``'s do), so that it has
+    no ceiling; otherwise from the probabilities, each clipped at 1e-12 (a loss of at
+    most 27.6). Returns (loss, accuracy) as arrays of shape (n,) or (n, n), indexed [a]
+    or [b, a] (rows follow the second direction, as a contour plot expects). The weights
+    are restored afterwards, also after an error.
     """
     if len(directions) not in (1, 2):
         raise ValueError(f"give one or two directions; got {len(directions)}.")
@@ -239,17 +259,23 @@ def loss_surface(model, x, y, directions, coordinates, batch_size=500):
     coordinates = np.asarray(coordinates, "float64")
     grid = ([(a,) for a in coordinates] if len(directions) == 1 else
             [(a, b) for b in coordinates for a in coordinates])
-    labels = np.asarray(y).argmax(-1)
+    labels = np.asarray(y)
+    labels = labels.argmax(-1) if labels.ndim > 1 else labels.astype(int)
+    network, from_logits = _logits_model(model)
     losses, accuracies = [], []
     try:
         for point in grid:
             for variable, w, *ds in zip(variables, origin, *directions, strict=True):
                 step = sum(c * d for c, d in zip(point, ds, strict=True))
                 variable.assign((w + step).astype(w.dtype))
-            probabilities = _predict(model, x, batch_size).astype("float64")
-            picked = probabilities[np.arange(len(labels)), labels]
-            losses.append(float(-np.mean(np.log(np.clip(picked, 1e-12, None)))))
-            accuracies.append(float(np.mean(probabilities.argmax(-1) == labels)))
+            outputs = _predict(network, x, batch_size).astype("float64")
+            if from_logits:  # log-softmax, computed stably
+                shifted = outputs - outputs.max(-1, keepdims=True)
+                log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+            else:
+                log_p = np.log(np.clip(outputs, 1e-12, None))
+            losses.append(float(-np.mean(log_p[np.arange(len(labels)), labels])))
+            accuracies.append(float(np.mean(outputs.argmax(-1) == labels)))
     finally:
         for variable, w in zip(variables, origin, strict=True):
             variable.assign(w)
@@ -258,17 +284,28 @@ def loss_surface(model, x, y, directions, coordinates, batch_size=500):
 
 
 def local_minima(surface):
-    """The grid points [i, j] of a 2D surface lower than all their neighbours (up to 8).
+    """The inner grid points [i, j] of a 2D surface lower than all 8 of their neighbours.
 
-    A convex bowl has one, at its bottom; a chaotic surface has several. Points equal to
-    a neighbour (a flat plateau) are not counted.
+    A convex bowl has one, at its bottom; a bumpy surface has several. Points on the
+    grid's edge are left out (the surface may fall further beyond it), and so are points
+    equal to a neighbour (a flat plateau).
     """
     surface = np.asarray(surface, "float64")
-    padded = np.pad(surface, 1, constant_values=np.inf)
-    rows, cols = surface.shape
-    lower = np.ones(surface.shape, bool)
+    inner = surface[1:-1, 1:-1]
+    rows, cols = inner.shape
+    lower = np.ones(inner.shape, bool)
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             if di or dj:
-                lower &= surface < padded[1 + di:1 + di + rows, 1 + dj:1 + dj + cols]
-    return [tuple(int(k) for k in point) for point in np.argwhere(lower)]
+                lower &= inner < surface[1 + di:1 + di + rows, 1 + dj:1 + dj + cols]
+    return [tuple(int(k) + 1 for k in point) for point in np.argwhere(lower)]
+
+
+def _logits_model(model):
+    """(the model without its last layer, True) if that layer is a separate softmax,
+    else (the model, False)."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Activation) and getattr(
+            last.activation, "__name__", "") == "softmax":
+        return keras.Model(model.inputs, last.input), True
+    return model, False

@@ -176,17 +176,36 @@ def test_a_lesioned_copy_shares_the_weights_and_leaves_the_model_alone():
     assert not np.allclose(keras.ops.convert_to_numpy(lesioned(x, training=False)), before)
 
 
-def test_lesions_reach_into_the_recipes_classifier_and_unknown_blocks_are_named():
+@pytest.mark.parametrize("augmentation", [None, "shift"])
+def test_lesions_reach_into_the_recipes_classifier_and_unknown_blocks_are_named(augmentation):
+    """The recipe's classifier nests the network once (rescale, network, softmax), twice
+    with augmentation: the lesion must reach the blocks, and compute what the lesioned
+    network computes inside the same rescaling and softmax."""
     from resnet_lab import training
-    from resnet_lab.analysis import accuracy, lesion, residual_blocks
+    from resnet_lab.analysis import lesion, residual_blocks
 
-    model = training.build_model(4, 8, model="resnet8", steps_per_epoch=1, epochs=1)
+    model = training.build_model(4, 8, model="resnet8", steps_per_epoch=1, epochs=1,
+                                 augmentation=augmentation)
+    randomize_weights_of(model)
     assert residual_blocks(model) == ["s1b1", "s2b1", "s3b1"]
     images = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3)).astype("uint8")
-    assert lesion(model, ["s2b1"])(images, training=False).shape == (6, 4)
-    assert 0 <= accuracy(lesion(model, ["s1b1"]), images, np.arange(6) % 4) <= 1
+    network = training.inference_model(model)  # rescale, resnet8, softmax
+    inner = network.get_layer("resnet8")
+    expected = network.get_layer("softmax")(lesion(inner, ["s2b1"])(
+        network.get_layer("rescale")(images), training=False))
+    actual = lesion(model, ["s2b1"])(images, training=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(actual),
+                               keras.ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(keras.ops.convert_to_numpy(actual),
+                           keras.ops.convert_to_numpy(model(images, training=False)))
     with pytest.raises(ValueError, match="has no block 's4b1'; its blocks are s1b1, s2b1"):
         lesion(model, ["s4b1"])
+
+
+def randomize_weights_of(model):
+    from resnet_lab.weights import randomize_weights
+
+    randomize_weights(model, seed=2)
 
 
 def test_random_lesions_sample_k_blocks_and_k_0_is_the_intact_model():
@@ -195,8 +214,11 @@ def test_random_lesions_sample_k_blocks_and_k_0_is_the_intact_model():
     model = trained_like()
     x, y = batch(n=16, size=8)
     results = random_lesions(model, x, y, counts=[0, 1, 3], samples=2, seed=0)
-    assert sorted(results) == [0, 1, 3] and all(len(v) == 2 for v in results.values())
-    assert results[0] == [accuracy(model, x, y)] * 2
+    assert sorted(results) == [0, 1, 3]
+    assert results[0] == [accuracy(model, x, y)]  # there is one way to delete nothing
+    assert len(results[1]) == len(results[3]) == 2
+    every = random_lesions(model, x, y, counts=[1], samples=10, seed=0)[1]
+    assert len(every) == 6  # 6 blocks: each deleted once, none twice
     with pytest.raises(ValueError, match="cannot delete 7 of 6 blocks"):
         random_lesions(model, x, y, counts=[7])
 
@@ -252,3 +274,50 @@ def test_local_minima_finds_the_bottom_of_a_bowl_and_the_dips_of_a_bumpy_surface
     bumpy = a ** 2 + b ** 2 + 0.5 * np.cos(6 * a) * np.cos(6 * b)
     assert len(local_minima(bumpy)) > 1
     assert local_minima(np.ones((3, 3))) == []  # a plateau has no strict minimum
+    assert local_minima(a + b) == []  # falling towards a corner: the edge is not a minimum
+
+
+def test_the_surface_is_indexed_b_then_a_takes_class_indices_and_restores_after_an_error(
+        monkeypatch):
+    from resnet_lab import analysis
+
+    keras.utils.set_random_seed(0)
+    model = cifar_resnet(8, 4, (8, 8, 3))
+    x, y = batch(n=16, size=8)
+    d1, d2 = (analysis.filter_normalized_direction(model, seed=s) for s in (1, 2))
+    loss, _ = analysis.loss_surface(model, x, y, [d1, d2], [-0.5, 0.0, 0.5])
+    # loss[b, a] at a = +0.5, b = -0.5, computed on its own:
+    moved = [0.5 * p - 0.5 * q for p, q in zip(d1, d2, strict=True)]
+    line, _ = analysis.loss_surface(model, x, y.argmax(-1), [moved], [0.0, 1.0])
+    assert loss[0, 2] == pytest.approx(line[1], rel=1e-5)
+    assert loss[2, 0] != pytest.approx(line[1], rel=1e-3)
+    before = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+        return original(*args)
+
+    original = analysis._predict
+    monkeypatch.setattr(analysis, "_predict", failing)
+    with pytest.raises(RuntimeError):
+        analysis.loss_surface(model, x, y, [d1], [0.0, 0.5, 1.0])
+    for w, saved in zip(model.weights, before, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), saved)
+
+
+def test_with_a_separate_softmax_the_loss_comes_from_the_logits_without_a_ceiling():
+    from resnet_lab import training
+    from resnet_lab.analysis import filter_normalized_direction, loss_surface
+
+    model = training.build_model(4, 8, model="resnet8", steps_per_epoch=1, epochs=1)
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype("uint8")
+    y = keras.utils.to_categorical(np.arange(16) % 4, 4)
+    direction = filter_normalized_direction(model, seed=1)
+    loss, _ = loss_surface(model, images, y, [direction], [0.0, 50.0])
+    expected = float(keras.ops.convert_to_numpy(keras.ops.mean(
+        keras.losses.categorical_crossentropy(y, model(images, training=False)))))
+    assert loss[0] == pytest.approx(expected, rel=1e-4)
+    assert loss[1] > 28  # far away: more than a clipped probability (27.6) could give
