@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 help:
 	@echo "make lab     set up (once) and open the course in JupyterLab"
 	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
-	@echo "make test-jax  lessons 05, 07 and 08, the data and model-family tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
+	@echo "make test-jax  lessons 05, 07, 08 and 09, the data and model-family tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
 	@echo "make test-lowest  the unit tests and lesson 04 with the oldest declared versions ($(LOWEST))"
 	@echo "make test-grading  nbgrader's whole loop, lesson 5 included (slow)"
 	@echo "make test-online  lesson 7 online, with ImageNet weights and Imagenette served locally (slow)"
@@ -115,15 +115,15 @@ test-lowest: $(LOWEST)/.installed
 		notebooks/04_resnet50.ipynb --nbval-lax --nbval-current-env
 
 # The JAX path as a GPU machine without TensorFlow runs it: tests/without_tensorflow
-# makes every import of tensorflow fail. Lessons 05, 07 and 08 (smoke profile) under nbval,
+# makes every import of tensorflow fail. Lessons 05, 07, 08 and 09 (smoke profile) under nbval,
 # the config, data, augmentation and model-family tests, and the GPU measurement script's
 # tiny run.
 test-jax: setup
-	@echo "==> KERAS_BACKEND=jax, TensorFlow hidden: lessons 05, 07 and 08, data and family tests, the GPU script"
+	@echo "==> KERAS_BACKEND=jax, TensorFlow hidden: lessons 05, 07, 08 and 09, data and family tests, the GPU script"
 	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow RESNET_LAB_PROFILE=$(TEST_PROFILE) \
 		$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		notebooks/05_train_resnet50.ipynb notebooks/07_transfer_learning.ipynb \
-		notebooks/08_resnet_family.ipynb \
+		notebooks/08_resnet_family.ipynb notebooks/09_what_resnets_learn.ipynb \
 		tests/test_config.py tests/test_data.py \
 		tests/test_augment.py tests/test_family.py tests/test_twins.py
 	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow \
