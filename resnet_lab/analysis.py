@@ -135,9 +135,19 @@ def lesion(model, blocks):
     if unknown:
         raise ValueError(f"{model.name!r} has no block {unknown[0]!r}; its blocks are "
                          f"{', '.join(known) or 'none (not a cifar_resnet network)'}.")
-    deleted, block_inputs = set(blocks), {}
-    residual = {layer.name.removesuffix("_add") for layer in _layers(model)
+    deleted, block_inputs, done = set(blocks), {}, set()
+    residual = {layer.name.removesuffix("_add") for layer in model.layers
                 if layer.name.endswith("_add")}
+
+    def clone(layer):
+        # A nested network holding deleted blocks is lesioned in turn (clone_model's own
+        # recursive=True does not reach a second level in every Keras 3 release).
+        inside = (deleted & set(residual_blocks(layer)) if isinstance(layer, keras.Model)
+                  else set())
+        if inside:
+            done.update(inside)
+            return lesion(layer, sorted(inside))
+        return layer
 
     def call(layer, *args, **kwargs):
         name = layer.name
@@ -145,8 +155,10 @@ def lesion(model, blocks):
         if prefix in deleted and name.endswith("_conv1"):
             block_inputs[prefix] = args[0]
         if prefix in deleted and name.endswith("_add"):
+            done.add(prefix)
             return args[0][1]  # Add()([F(x), S(x)]): the shortcut alone
         if prefix in deleted and name.endswith("_out") and prefix not in residual:
+            done.add(prefix)
             x = block_inputs[prefix]
             conv = _find_layer(model, f"{prefix}_conv1")
             width, s = _find_layer(model, f"{prefix}_conv2").filters, conv.strides[0]
@@ -155,8 +167,11 @@ def lesion(model, blocks):
             return x
         return layer(*args, **kwargs)
 
-    return keras.models.clone_model(model, clone_function=lambda layer: layer,
-                                    call_function=call, recursive=True)
+    lesioned = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    if done != deleted:  # never silently return a network with a block left in
+        raise RuntimeError(f"could not delete {', '.join(sorted(deleted - done))} from "
+                           f"{model.name!r}.")
+    return lesioned
 
 
 def _find_layer(model, name):
