@@ -681,8 +681,8 @@ class _Block:
         self.shortcut_from_main = shortcut_from_main
 
 
-def _parse_block(x, out, name, rerun_hint=""):
-    """Split the graph from ``x`` to ``out`` into a block, or raise the first _Mistake."""
+def _block_graph(x, out, name):
+    """The steps from ``x`` to ``out``, once they are built on ``x`` and join by addition."""
     sub = _Subgraph(out, [x])
     mistake = _graph_mistake(sub, name)
     if mistake:
@@ -690,6 +690,12 @@ def _parse_block(x, out, name, rerun_hint=""):
     if sub.of_kind("concat"):
         raise _Mistake("use an addition to join the shortcut, not a concatenation: "
                        "layers.Add() keeps the channels, Concatenate stacks them.")
+    return sub
+
+
+def _parse_block(x, out, name, rerun_hint=""):
+    """Split the graph from ``x`` to ``out`` into a block, or raise the first _Mistake."""
+    sub = _block_graph(x, out, name)
     adds = sub.of_kind("add")
     if not adds:
         merges = sub.of_kind("merge")
@@ -1493,14 +1499,7 @@ def _build_preact(fn, shape, f, filters, stage, block, s, projection):
 
 def _preact_parts(x, out):
     """(main path steps, shortcut steps, whether the shortcut leaves from the main path)."""
-    name = "preactivation_block"
-    sub = _Subgraph(out, [x])
-    mistake = _graph_mistake(sub, name)
-    if mistake:
-        raise _Mistake(mistake)
-    if sub.of_kind("concat"):
-        raise _Mistake("use an addition to join the shortcut, not a concatenation: "
-                       "layers.Add() keeps the channels, Concatenate stacks them.")
+    sub = _block_graph(x, out, "preactivation_block")
     adds = sub.of_kind("add")
     if len(adds) != 1:
         raise _Mistake("the block adds the shortcut to the main path once, with layers.Add(); "

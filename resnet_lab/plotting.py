@@ -235,13 +235,7 @@ def plot_lesions(results, intact, ax=None, title="Accuracy after deleting one bl
     ax.set_xticks(range(1, len(blocks) + 1))
     ax.set_xticklabels([b if i + 1 in ticks or i == 0 else "" for i, b in enumerate(blocks)],
                        fontsize=8)
-    ax.set_xlabel("deleted block (grey: the blocks that halve the image)")
-    ax.set_ylabel("validation accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
+    return _accuracy_axes(ax, "deleted block (grey: the blocks that halve the image)", title)
 
 
 def plot_random_lesions(results, chance, ax=None,
@@ -256,7 +250,11 @@ def plot_random_lesions(results, chance, ax=None,
         ax.fill_between(ks, [v.min() for v in values], [v.max() for v in values],
                         color=line.get_color(), alpha=0.2, label=f"{name}, min to max")
     ax.axhline(chance, color="grey", linestyle=":", label="chance")
-    ax.set_xlabel("number of blocks deleted")
+    return _accuracy_axes(ax, "number of blocks deleted", title)
+
+
+def _accuracy_axes(ax, xlabel, title):
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("validation accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
