@@ -719,6 +719,13 @@ def _parse_block(x, out, name, rerun_hint=""):
     if end is not add.output:
         raise _Mistake(f"after the addition comes only a ReLU, but yours has "
                        f"{_describe_all(after) if after else 'more'}.")
+    main, shortcut, from_main = _main_and_shortcut(x, operands)
+    return _Block(x, out, main, shortcut, after, add, from_main)
+
+
+def _main_and_shortcut(x, operands):
+    """(main path steps, shortcut steps, whether the shortcut leaves from the main path)
+    for the two operands of a block's addition: the main path has more convolutions."""
     chains = []
     for operand in operands:
         steps, start, passed = _linear_chain(operand, x)
@@ -729,7 +736,7 @@ def _parse_block(x, out, name, rerun_hint=""):
     chains.sort(key=lambda c: (len(_convs(c[0])), len(c[0])), reverse=True)
     (main, main_tensors), (shortcut, shortcut_tensors) = chains
     from_main = any(t is u for t in shortcut_tensors for u in main_tensors)
-    return _Block(x, out, main, shortcut, after, add, from_main)
+    return main, shortcut, from_main
 
 
 def _block_mistake(block, expect):
@@ -1509,17 +1516,7 @@ def _preact_parts(x, out):
         raise _Mistake(f"nothing comes after the addition in a pre-activation block (the "
                        f"next block's BatchNorm and ReLU follow it), but yours has "
                        f"{_describe_all(after)}.")
-    chains = []
-    for operand in adds[0].inputs:
-        steps, start, passed = _linear_chain(operand, x)
-        if start is not x:
-            raise _Mistake("the main path and the shortcut should each be a plain sequence "
-                           "of layers from X to the addition.")
-        chains.append((steps, passed))
-    chains.sort(key=lambda c: (len(_convs(c[0])), len(c[0])), reverse=True)
-    (main, main_tensors), (shortcut, shortcut_tensors) = chains
-    from_main = any(t is u for t in shortcut_tensors for u in main_tensors)
-    return main, shortcut, from_main
+    return _main_and_shortcut(x, adds[0].inputs)
 
 
 def _preact_main_mistake(main, f, filters, s):
