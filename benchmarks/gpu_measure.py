@@ -126,6 +126,11 @@ def _run(name, arguments, limit, started, deadline, env, out, python_code=None):
 
 
 def main(argv=None):
+    # resnet_lab from this copy of the repository, as the steps use it, installed or not
+    # (resnet_lab.files needs only the standard library).
+    sys.path.insert(0, str(REPOSITORY))
+    from resnet_lab.files import write_json_atomically
+
     args = _parser().parse_args(argv)
     sizes = TINY if args.tiny else FULL
     out = args.out.resolve()
@@ -165,10 +170,7 @@ def main(argv=None):
             report["device"], report["versions"] = results["device"], results["versions"]
             break
     report["seconds"] = round(time.monotonic() - started, 1)
-    path = out / "gpu_measure.json"
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(partial, path)
+    write_json_atomically(out / "gpu_measure.json", report)
     print(summary_lines(report), flush=True)
     failed = [part for part in ("data", "bench", "pipeline", "train")
               if "error" in report[part] or "skipped" in report[part]]

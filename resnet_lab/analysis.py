@@ -9,13 +9,14 @@ classifier) and use only Keras, so they run under every backend.
 import itertools
 import json
 import math
-import os
 import pathlib
 import re
 import warnings
 
 import keras
 import numpy as np
+
+from resnet_lab.files import write_json_atomically
 
 
 def kernel_gradient_norms(model, x, y, loss="mean_squared_error"):
@@ -91,9 +92,7 @@ class GradientNormHistory(keras.callbacks.Callback):
                                                         loss=self.model.loss)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_name(self.path.name + ".partial")
-            partial.write_text(json.dumps({str(k): v for k, v in sorted(self.norms.items())}))
-            os.replace(partial, self.path)
+            write_json_atomically(self.path, {str(k): v for k, v in sorted(self.norms.items())})
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 0 and 0 not in self.norms:
@@ -127,7 +126,7 @@ def lesion(model, blocks):
     so both kinds of network lose the same layers. Since x is a ReLU's output, relu(x) =
     x: a deleted identity block is exactly the identity.
     """
-    from resnet_lab.models import _pad_shortcut
+    from resnet_lab.models import pad_shortcut
 
     blocks = list(blocks)
     known = residual_blocks(model)
@@ -163,7 +162,7 @@ def lesion(model, blocks):
             conv = _find_layer(model, f"{prefix}_conv1")
             width, s = _find_layer(model, f"{prefix}_conv2").filters, conv.strides[0]
             if s != 1 or x.shape[-1] != width:
-                x = _pad_shortcut(x, width, s, f"{prefix}_lesion")
+                x = pad_shortcut(x, width, s, f"{prefix}_lesion")
             return x
         return layer(*args, **kwargs)
 

@@ -25,6 +25,8 @@ import sys
 import time
 import tomllib
 
+from resnet_lab.files import write_atomically
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 COLAB = "https://colab.research.google.com/github/"
@@ -152,15 +154,11 @@ def build(out, profile=None):
         print(f"running {path.name} ...", flush=True)
         nb = execute(path, profile, keep_measurements=True)
         body, _ = exporter.from_notebook_node(nb)
-        page = out / path.with_suffix(".html").name
-        tmp = page.with_suffix(".html.tmp")
-        tmp.write_text(body, encoding="utf8")
-        tmp.replace(page)
+        page = write_atomically(out / path.with_suffix(".html").name, body)
         seconds = time.perf_counter() - start
         entries.append((page.name, _title(nb, path), seconds))
         print(f"  wrote {page} ({seconds:.0f} s)")
-    index = out / "index.html"
-    index.write_text(_index_page(entries, profile), encoding="utf8")
+    index = write_atomically(out / "index.html", _index_page(entries, profile))
     print(f"open {index}")
     return index
 
@@ -205,14 +203,12 @@ def exercise_versions():
 
 def write_exercise_versions():
     """Bring notebooks/exercises/ up to date with the solution notebooks."""
-    from resnet_lab import student
-
     EXERCISES.mkdir(exist_ok=True)
     versions = exercise_versions()
     for name, text in versions.items():
         target = EXERCISES / name
         if not target.is_file() or target.read_text(encoding="utf8") != text:
-            student.write_atomically(target, text)
+            write_atomically(target, text)
             print(f"wrote {_shown(target)}")
     for stale in EXERCISES.glob("*.ipynb"):
         if stale.name not in versions:

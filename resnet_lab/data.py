@@ -39,6 +39,8 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from resnet_lab.files import write_atomically
+
 DATA_VARIABLE = "RESNET_LAB_DATA"
 OFFLINE_DEFAULT = "shapes"
 
@@ -273,7 +275,7 @@ def _load_cifar10(root=None):
 def _cached(root, stem, make):
     """(images, labels) from root/cache/stem.*.npy, made by ``make()`` the first time.
 
-    Both files are written to temporary names and renamed into place, labels first: a
+    Both files are written atomically (``files.write_atomically``), labels first: a
     kill never leaves a half-written file under the final name. Images are
     memory-mapped, so a large dataset costs page cache, not process memory.
     """
@@ -283,22 +285,9 @@ def _cached(root, stem, make):
         images, labels = make()
         folder.mkdir(parents=True, exist_ok=True)
         for path, array in ((labels_path, labels), (images_path, images)):
-            handle, partial = tempfile.mkstemp(prefix=f".{path.name}-", dir=folder)
-            try:
-                with os.fdopen(handle, "wb") as f:
-                    np.save(f, np.ascontiguousarray(array))
-                os.chmod(partial, 0o666 & ~_umask())  # readable like any file the user writes
-                os.replace(partial, path)
-            except BaseException:
-                pathlib.Path(partial).unlink(missing_ok=True)
-                raise
+            write_atomically(path, lambda tmp, array=array: np.save(
+                tmp, np.ascontiguousarray(array)))
     return np.load(images_path, mmap_mode="r"), np.load(labels_path)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _resize_all(images, image_size):

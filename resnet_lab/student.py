@@ -32,12 +32,12 @@ unbalanced, nested, or misspelt, it says where and writes nothing.
 """
 
 import argparse
-import os
 import pathlib
 import re
 import sys
-import tempfile
 import textwrap
+
+from resnet_lab.files import write_atomically
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -262,23 +262,6 @@ def convert(paths, out, keep_solutions=False):
         write_atomically(target, nbformat.writes(student) + "\n")
         written.append((target, exercises, questions))
     return written
-
-
-def write_atomically(target, text):
-    """Write ``text`` to ``target`` through a temporary file and a rename, with the
-    permissions of any file the user creates (the umask), not mkstemp's 0600."""
-    target = pathlib.Path(target)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf8") as file:
-            file.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv=None):

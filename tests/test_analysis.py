@@ -76,7 +76,7 @@ def test_the_history_records_initialisation_and_every_epoch_and_survives_a_resta
     assert history.norms[0] != history.norms[2]  # training changed the gradients
     saved = json.loads(path.read_text())
     assert sorted(saved) == ["0", "1", "2"]
-    assert not list(tmp_path.glob("*.partial"))  # written atomically, nothing left over
+    assert [p.name for p in tmp_path.iterdir()] == ["gradients.json"]  # no temporary file
     again = GradientNormHistory(x[:8], y[:8], path=path)
     assert again.norms == history.norms  # a resumed run continues the record
 
