@@ -34,6 +34,7 @@ import statistics
 import sys
 import time
 
+from resnet_lab.cli import OneLineParser, positive_int
 from resnet_lab.config import (
     IMAGENET_MODELS,
     MIN_CIFAR_IMAGE_SIZE,
@@ -41,7 +42,6 @@ from resnet_lab.config import (
     MODELS,
     PRECISIONS,
 )
-from resnet_lab.train_cli import OneLineParser, positive_int
 
 MODES = ("synthetic", "pipeline")
 MODEL_NAMES = {"ours": "resnet_lab.ResNet50", "keras": "keras.applications.ResNet50"}

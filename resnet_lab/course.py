@@ -25,6 +25,7 @@ import sys
 import time
 import tomllib
 
+from resnet_lab.cli import OneLineParser
 from resnet_lab.files import write_atomically
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -252,8 +253,8 @@ headless (profile: {html.escape(profile)}) by <code>make course</code>.</p>
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m resnet_lab course", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m resnet_lab course", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="execute every notebook and write HTML")
     p_build.add_argument("--out", default=str(ROOT / "build" / "course"))

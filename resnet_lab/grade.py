@@ -24,8 +24,8 @@ import sys
 import tempfile
 
 from resnet_lab import course, student
+from resnet_lab.cli import OneLineParser
 from resnet_lab.env import PROFILES
-from resnet_lab.train_cli import OneLineParser
 
 
 class GradingError(Exception):
@@ -152,7 +152,7 @@ def grade(path, lessons, profile="smoke", timeout=600, kernel="python3"):
 
 def main(argv=None):
     parser = OneLineParser(prog="python -m resnet_lab grade", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", nargs="+", type=pathlib.Path,
                         help="the students' notebooks")
     parser.add_argument("--profile", default="smoke", choices=PROFILES,

@@ -37,6 +37,7 @@ import re
 import sys
 import textwrap
 
+from resnet_lab.cli import OneLineParser
 from resnet_lab.files import write_atomically
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -266,10 +267,9 @@ def convert(paths, out, keep_solutions=False):
 
 def main(argv=None):
     from resnet_lab import course
-    from resnet_lab.train_cli import OneLineParser
 
     parser = OneLineParser(prog="python -m resnet_lab student", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
                         help="solution notebooks (default: every lesson in notebooks/)")
     parser.add_argument("--out", required=True, type=pathlib.Path,

@@ -6,7 +6,6 @@ log first. The settings are written to ``--out/config.json``; running again with
 same ``--out`` resumes, and with other settings is refused.
 """
 
-import argparse
 import dataclasses
 import importlib.util
 import json
@@ -14,26 +13,10 @@ import pathlib
 import re
 import sys
 
+from resnet_lab.cli import OneLineParser, positive_int
 from resnet_lab.config import DATASETS, MODELS, PRECISIONS, ConfigError, RunConfig, check_run_folder
 
 DEFAULTS = RunConfig()
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a mistake in one line, with exit code 2."""
-
-    def error(self, message):  # one line, exit code 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _parser():
