@@ -1,0 +1,75 @@
+"""Checks for the lessons' exercises: instant feedback in one sentence.
+
+Each ``check_...`` function takes what the learner wrote (their function, or for the
+step-by-step exercise of lesson 2 the tensors they built), builds it on small inputs
+and compares it with the lesson's design in two ways:
+
+1. **Structure**, read from the Keras graph of the result: which layers, in which
+   order, with which settings (kernel sizes, filters, strides, padding, BatchNorm,
+   where the ReLUs and the addition sit). A mistake is named in the learner's terms:
+   "the stride should be on the first 1x1 convolution, not on the 3x3 one".
+2. **Behaviour**: the learner's layers get random weights and BatchNorm statistics,
+   resnet_lab's own block gets the same ones, and both must give the same outputs on
+   the same random input, in inference and in training mode (with a tolerance, so
+   nothing depends on one library version's floats).
+
+On success a check prints one line. On a mistake it raises ``AssertionError`` with
+one sentence; an exception raised by the learner's code is translated into one
+sentence too, never shown as a Keras traceback.
+
+Lesson 5's check is about a random augmentation, which has no graph to read: it
+recovers from the augmented test images which flip and which shift each one got.
+Lesson 7's check reads what the learner's transfer model trains and what it leaves
+frozen, and compares its outputs with a pooled softmax classifier on the base's features.
+Lesson 8's check reads the pre-activation block's graph the same way as the v1 blocks'.
+
+The checks use only Keras 3 (no TensorFlow or JAX calls), so they run under every
+backend. They read the functional graph through ``KerasTensor._keras_history`` and
+``Operation._inbound_nodes``, which every Keras 3 release has.
+
+Layout. Two engines that every lesson uses:
+
+- ``runner``: runs the learner's code and puts what went wrong in one sentence,
+  telling the learner's own mistakes from errors raised inside Keras or resnet_lab;
+  ``Mistake`` (that sentence) and ``learner_check``, the decorator that turns it into
+  the ``AssertionError`` the learner sees.
+- ``graph``: reads the Keras graph of what the learner built, step by step.
+
+Beside them, ``behaviour`` (the learner's layers against resnet_lab's, with the same
+weights) and ``bottleneck`` (a ResNet v1 bottleneck block read from the graph: main
+path, shortcut, addition). Then one module per lesson's exercise: ``skip`` (lesson 1),
+``blocks`` (lessons 2 and 3), ``stages`` (lesson 4), ``augmentation`` (lesson 5),
+``transfer`` (lesson 7) and ``preactivation`` (lesson 8). A new exercise gets a module
+of its own, with a ``check_...`` function decorated with ``@learner_check``, and its
+name here.
+"""
+
+from resnet_lab.checks.augmentation import check_augmentation
+from resnet_lab.checks.blocks import (
+    IDENTITY_PARTS,
+    check_convolutional_block,
+    check_identity_block,
+    check_identity_block_part,
+)
+from resnet_lab.checks.preactivation import check_preactivation_block
+from resnet_lab.checks.runner import NOT_WRITTEN
+from resnet_lab.checks.skip import check_skip_connection
+from resnet_lab.checks.stages import check_resnet50_stages, check_resnet_stage
+from resnet_lab.checks.transfer import check_transfer_model, small_base
+
+_small_base = small_base  # small_base under the name tests/test_transfer.py calls it by
+
+__all__ = [
+    "IDENTITY_PARTS",
+    "NOT_WRITTEN",
+    "check_augmentation",
+    "check_convolutional_block",
+    "check_identity_block",
+    "check_identity_block_part",
+    "check_preactivation_block",
+    "check_resnet50_stages",
+    "check_resnet_stage",
+    "check_skip_connection",
+    "check_transfer_model",
+    "small_base",
+]
