@@ -23,60 +23,31 @@ import pathlib
 import re
 import sys
 import time
-import tomllib
 
+from resnet_lab import student
 from resnet_lab.cli import OneLineParser
 from resnet_lab.files import write_atomically
+from resnet_lab.notebooks import (
+    BADGE,
+    EXERCISES,
+    ROOT,
+    colab_url,
+    notebook_paths,
+    read_notebook,
+    repository_url,
+    write_notebook,
+)
+from resnet_lab.notebooks import NOTEBOOKS as NOTEBOOKS  # the lessons' folder, here too
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-COLAB = "https://colab.research.google.com/github/"
-# The "Open in Colab" badge: its image (group 1), then the address it opens.
-BADGE = re.compile(r"(\[!\[Open In Colab\]\([^)]*\)\])"
-                   r"\(https://colab\.research\.google\.com/github/[^)]*\)")
+# The course's install line in the notebooks: pip install "resnet-lab @ git+URL".
 _INSTALL = re.compile(r'"resnet-lab @ git\+[^"]*"')
-
-
-EXERCISES = NOTEBOOKS / "exercises"
-
-
-def repository_url():
-    """The one place the repository URL is kept: [project.urls] in pyproject.toml (read
-    from the installed package's metadata outside a copy of the repository)."""
-    pyproject = ROOT / "pyproject.toml"
-    if pyproject.is_file():
-        project = tomllib.loads(pyproject.read_text())["project"]
-        return project["urls"]["Repository"].rstrip("/")
-    from importlib import metadata
-
-    for entry in metadata.metadata("resnet-lab").get_all("Project-URL") or []:
-        label, _, url = entry.partition(",")
-        if label.strip().lower() == "repository":
-            return url.strip().rstrip("/")
-    raise LookupError("resnet-lab's metadata has no Repository URL")
-
-
-def colab_url(notebook_name, ref="main"):
-    """The "Open in Colab" address of ``notebooks/<notebook_name>`` on GitHub."""
-    repo = repository_url().removeprefix("https://github.com/")
-    return f"{COLAB}{repo}/blob/{ref}/notebooks/{notebook_name}"
-
-
-def github_url(notebook_name, ref="main"):
-    return f"{repository_url()}/blob/{ref}/notebooks/{notebook_name}"
-
-
-def notebook_paths():
-    """The lessons, in order: the solution notebooks in notebooks/."""
-    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
 def execute(path, profile=None, timeout=1800, keep_measurements=False):
     """Execute a notebook with a fresh kernel in its own folder; return it, cleaned."""
-    import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with environment(RESNET_LAB_PROFILE=profile):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
@@ -132,12 +103,10 @@ def clean(nb, keep_measurements=False):
 
 
 def update(paths, profile=None):
-    import nbformat
-
     for path in paths:
         start = time.perf_counter()
         nb = execute(path, profile)
-        nbformat.write(nb, path)
+        write_notebook(path, nb)
         print(f"updated {path} in {time.perf_counter() - start:.0f} s")
     write_exercise_versions()
 
@@ -167,13 +136,9 @@ def build(out, profile=None):
 def sync():
     """Stamp the repository URL into each notebook's Colab badge and install line and
     the exercises paragraph into its introduction, then write the exercise versions."""
-    import nbformat
-
-    from resnet_lab import student
-
     url = repository_url()
     for path in notebook_paths():
-        nb = nbformat.read(path, as_version=4)
+        nb = read_notebook(path)
         changed, link = False, f"({colab_url(path.name)})"
         for cell in nb.cells:
             source = BADGE.sub(lambda badge, link=link: badge.group(1) + link, cell.source)
@@ -182,37 +147,34 @@ def sync():
             cell.source = source
         changed |= student.write_exercises_paragraph(nb, path.name, solution=True)
         if changed:
-            nbformat.write(nb, path)
+            write_notebook(path, nb)
             print(f"synced {path.name}")
     write_exercise_versions()
+
+
+def _exercise_versions():
+    """The student versions (student.StudentVersion) of the lessons that have
+    exercises or questions."""
+    return [version for version in student.student_versions(notebook_paths())
+            if version.exercises or version.questions]
 
 
 def exercise_versions():
     """{name: text} of the exercise version of every lesson that has exercises: what
     notebooks/exercises/ must hold."""
-    import nbformat
-
-    from resnet_lab import student
-
-    versions = {}
-    for path in notebook_paths():
-        nb, exercises = student.exercise_version(nbformat.read(path, as_version=4), path.name)
-        if exercises:
-            versions[path.name] = nbformat.writes(nb) + "\n"
-    return versions
+    return {version.name: version.text for version in _exercise_versions()}
 
 
 def write_exercise_versions():
-    """Bring notebooks/exercises/ up to date with the solution notebooks."""
-    EXERCISES.mkdir(exist_ok=True)
-    versions = exercise_versions()
-    for name, text in versions.items():
-        target = EXERCISES / name
-        if not target.is_file() or target.read_text(encoding="utf8") != text:
-            write_atomically(target, text)
-            print(f"wrote {_shown(target)}")
+    """Bring notebooks/exercises/ up to date with the solution notebooks: what
+    ``python -m resnet_lab student --out notebooks/exercises`` writes, for the lessons
+    with exercises, and no other notebook."""
+    versions = _exercise_versions()
+    for target in student.write_versions(versions, EXERCISES):
+        print(f"wrote {_shown(target)}")
+    names = {version.name for version in versions}
     for stale in EXERCISES.glob("*.ipynb"):
-        if stale.name not in versions:
+        if stale.name not in names:
             stale.unlink()
             print(f"removed {_shown(stale)} (its lesson has no exercises, or is gone)")
 

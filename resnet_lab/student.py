@@ -36,9 +36,18 @@ import pathlib
 import re
 import sys
 import textwrap
+from typing import NamedTuple
 
 from resnet_lab.cli import OneLineParser
 from resnet_lab.files import write_atomically
+from resnet_lab.notebooks import (
+    BADGE,
+    colab_url,
+    github_url,
+    notebook_paths,
+    notebook_text,
+    read_notebook,
+)
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -135,8 +144,6 @@ def exercises_paragraph(name, count, solution, questions=0):
     """The paragraph that tells the learner which version of lesson ``name`` they have
     open, and where the other one is. ``count`` exercises are code, each with a check;
     ``questions`` are written answers (markdown), to give before running a cell."""
-    from resnet_lab import course
-
     checks = "followed by a check" if count == 1 else "each followed by a check"
     work = []
     if solution:
@@ -153,7 +160,7 @@ def exercises_paragraph(name, count, solution, questions=0):
                 f"the answers are filled in. To {first}, open the "
                 f"exercise version, where each answer is a placeholder: "
                 f"[`exercises/{name}`](exercises/{name}) "
-                f"([open in Colab]({course.colab_url('exercises/' + name)})).")
+                f"([open in Colab]({colab_url('exercises/' + name)})).")
     else:
         if count:
             what = _counted(count, "Its exercise is a placeholder",
@@ -169,8 +176,8 @@ def exercises_paragraph(name, count, solution, questions=0):
             else ""
         text = (f"**Exercises.** This notebook is the **exercise version** of the lesson. "
                 f"{' '.join(work)}{stops} The answers are in the solution version, "
-                f"[`notebooks/{name}`]({course.github_url(name)}) "
-                f"([open in Colab]({course.colab_url(name)})).")
+                f"[`notebooks/{name}`]({github_url(name)}) "
+                f"([open in Colab]({colab_url(name)})).")
     # Wrapped like the lessons' prose, never inside a link's text.
     unbroken = re.sub(r"\[[^\]]*\]", lambda m: m.group().replace(" ", "\0"), text)
     wrapped = textwrap.fill(unbroken, width=88, break_long_words=False,
@@ -214,35 +221,41 @@ def exercise_version(nb, name, keep_solutions=False):
     version."""
     import copy
 
-    from resnet_lab import course
-
     nb = copy.deepcopy(nb)
     if count_exercises(nb) or count_exercises(nb, "markdown"):
         write_exercises_paragraph(nb, name, solution=False)
-        badge = f"({course.colab_url('exercises/' + name)})"
+        badge = f"({colab_url('exercises/' + name)})"
         for cell in nb.cells:
             if cell.cell_type == "markdown":
-                cell.source = course.BADGE.sub(lambda match: match.group(1) + badge,
-                                               cell.source)
+                cell.source = BADGE.sub(lambda match: match.group(1) + badge, cell.source)
     if keep_solutions:
         return nb, count_exercises(nb) + count_exercises(nb, "markdown")
     return student_notebook(nb)
 
 
-def convert(paths, out, keep_solutions=False):
-    """Write the student version of every notebook in ``paths`` into the folder ``out``
-    (with ``keep_solutions``: nbgrader's source version, see exercise_version).
+class StudentVersion(NamedTuple):
+    """The student version of one lesson, as its file will hold it."""
 
-    All notebooks are converted in memory first: if any has a marker error, the
-    errors are raised together (one per line) and nothing is written.
+    name: str  # the notebook's file name, the same as the lesson's
+    text: str  # the notebook, as saved
+    exercises: int  # in the lesson: cells with code to write
+    questions: int  # in the lesson: markdown cells with an answer to write
+
+
+def student_versions(paths, keep_solutions=False):
+    """The StudentVersion of every solution notebook in ``paths`` (with
+    ``keep_solutions``: nbgrader's source version, see exercise_version).
+
+    All are made in memory: if any notebook cannot be read or has a marker error, the
+    errors are raised together, one per line, as a MarkerError.
     """
     import nbformat
 
-    converted, errors = [], []
+    versions, errors = [], []
     for path in paths:
         path = pathlib.Path(path)
         try:
-            nb = nbformat.read(path, as_version=4)
+            nb = read_notebook(path)
         except Exception as error:  # unreadable JSON, a wrong nbformat version ...
             errors.append(f"{path}: not a readable notebook ({error})")
             continue
@@ -252,22 +265,43 @@ def convert(paths, out, keep_solutions=False):
             errors.append(f"{path}: {error}")
             continue
         nbformat.validate(student)
-        converted.append((path, student, count_exercises(nb), count_exercises(nb, "markdown")))
+        versions.append(StudentVersion(path.name, notebook_text(student), count_exercises(nb),
+                                       count_exercises(nb, "markdown")))
     if errors:
         raise MarkerError("\n".join(errors))
+    return versions
+
+
+def write_versions(versions, out):
+    """Write each StudentVersion into the folder ``out`` (created if needed), under its
+    lesson's name; a file that already holds it is left alone. Returns the paths of
+    the files written."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path, student, exercises, questions in converted:
-        target = out / path.name
-        write_atomically(target, nbformat.writes(student) + "\n")
-        written.append((target, exercises, questions))
+    for version in versions:
+        target = out / version.name
+        if not target.is_file() or target.read_text(encoding="utf8") != version.text:
+            write_atomically(target, version.text)
+            written.append(target)
     return written
 
 
-def main(argv=None):
-    from resnet_lab import course
+def convert(paths, out, keep_solutions=False):
+    """Write the student version of every notebook in ``paths`` into the folder ``out``
+    (with ``keep_solutions``: nbgrader's source version, see exercise_version), and
+    return [(path in out, exercises, questions)].
 
+    All notebooks are converted in memory first: if any has a marker error, the
+    errors are raised together (one per line) and nothing is written.
+    """
+    versions = student_versions(paths, keep_solutions)
+    write_versions(versions, out)
+    return [(pathlib.Path(out) / version.name, version.exercises, version.questions)
+            for version in versions]
+
+
+def main(argv=None):
     parser = OneLineParser(prog="python -m resnet_lab student", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
@@ -279,7 +313,7 @@ def main(argv=None):
                              "the introduction: the notebooks for nbgrader's source/ folder")
     args = parser.parse_args(argv)
 
-    paths = args.notebooks or course.notebook_paths()
+    paths = args.notebooks or notebook_paths()
     if not paths:
         parser.error("no lesson notebooks found (outside a copy of the course repository, "
                      "name the notebooks to convert)")

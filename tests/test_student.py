@@ -9,14 +9,14 @@ import sys
 import nbformat
 import pytest
 
-from resnet_lab import course, student
+from resnet_lab import course, notebooks, student
 from resnet_lab.student import MarkerError, convert_source
 
-LESSONS = course.notebook_paths()
+LESSONS = notebooks.notebook_paths()
 NAMES = [path.name for path in LESSONS]
 WITH_EXERCISES = [path for path in LESSONS if student.BEGIN_SOLUTION in path.read_text()]
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
-COMMITTED = course.EXERCISES  # the exercise versions in the repository
+COMMITTED = notebooks.EXERCISES  # the exercise versions in the repository
 
 
 # ---------------------------------------------------------------------------------
@@ -196,7 +196,8 @@ def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_
 
 def as_solution_intro(source, name, exercises, questions):
     """An exercise version's introduction with the solution version's badge and paragraph."""
-    source = course.BADGE.sub(lambda badge: f"{badge.group(1)}({course.colab_url(name)})", source)
+    link = f"({notebooks.colab_url(name)})"
+    source = notebooks.BADGE.sub(lambda badge: badge.group(1) + link, source)
     return student._EXERCISES_PARAGRAPH.sub(
         lambda _: student.exercises_paragraph(name, exercises, True, questions), source)
 
@@ -204,19 +205,19 @@ def as_solution_intro(source, name, exercises, questions):
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=[path.name for path in WITH_EXERCISES])
 def test_each_version_says_which_it_is_and_links_the_other(path, student_dir):
     name = path.name
-    exercise_colab = course.colab_url(f"exercises/{name}")
+    exercise_colab = notebooks.colab_url(f"exercises/{name}")
     solution_intro = " ".join(nbformat.read(path, as_version=4).cells[0].source.split())
     exercise_intro = " ".join(nbformat.read(student_dir / name, as_version=4).cells[0].source
                               .split())
     assert "the **solution version**: the answers are filled in" in solution_intro
     assert f"[`exercises/{name}`](exercises/{name})" in solution_intro
     assert f"([open in Colab]({exercise_colab}))" in solution_intro
-    assert (course.NOTEBOOKS / "exercises" / name).is_file()  # the link works in a checkout
+    assert (notebooks.NOTEBOOKS / "exercises" / name).is_file()  # the link works in a checkout
     badge = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
     assert f"{badge}({exercise_colab})" in exercise_intro  # the badge opens this version
     assert "is the **exercise version** of the lesson" in exercise_intro
-    assert f"]({course.github_url(name)})" in exercise_intro
-    assert f"([open in Colab]({course.colab_url(name)}))" in exercise_intro
+    assert f"]({notebooks.github_url(name)})" in exercise_intro
+    assert f"([open in Colab]({notebooks.colab_url(name)}))" in exercise_intro
     assert "filled in" not in exercise_intro
 
 
@@ -238,9 +239,9 @@ def test_student_notebooks_are_readable_like_any_file_the_user_writes(tmp_path):
 
 def test_the_repository_url_comes_from_the_installed_metadata_outside_a_checkout(
         tmp_path, monkeypatch):
-    from_pyproject = course.repository_url()
-    monkeypatch.setattr(course, "ROOT", tmp_path)  # no pyproject.toml here, as after pip install
-    assert course.repository_url() == from_pyproject
+    from_pyproject = notebooks.repository_url()
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)  # no pyproject.toml, as after pip install
+    assert notebooks.repository_url() == from_pyproject
 
 
 def fill_in(student_source, solution_source):
@@ -301,13 +302,13 @@ def test_a_bad_marker_in_one_notebook_means_nothing_is_written(tmp_path, capsys)
     (["notebooks/99_missing.ipynb", "--out", "{tmp}"], "no such notebook: "
                                                        "notebooks/99_missing.ipynb"),
     (["README.md", "--out", "{tmp}"], "README.md is not a notebook (.ipynb)"),
-    (["--out", str(course.NOTEBOOKS)], f"--out {course.NOTEBOOKS} holds the solution "
+    (["--out", str(notebooks.NOTEBOOKS)], f"--out {notebooks.NOTEBOOKS} holds the solution "
                                        f"notebooks: choose another folder"),
     (["--out", "{tmp}", "--bogus"], "unrecognized arguments: --bogus"),
 ], ids=["no --out", "missing notebook", "not a notebook", "over the solutions", "unknown option"])
 def test_bad_arguments_get_one_line_and_exit_status_2(argv, message, tmp_path, capsys,
                                                       monkeypatch):
-    monkeypatch.chdir(course.ROOT)
+    monkeypatch.chdir(notebooks.ROOT)
     argv = [arg.replace("{tmp}", str(tmp_path / "out")) for arg in argv]
     with pytest.raises(SystemExit) as info:
         student.main(argv)
@@ -319,7 +320,7 @@ def test_bad_arguments_get_one_line_and_exit_status_2(argv, message, tmp_path, c
 def test_the_command_line_runs_it(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "resnet_lab", "student", str(LESSONS[0]), "--out",
-         str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=course.ROOT)
+         str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=notebooks.ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {tmp_path / LESSONS[0].name} (1 exercise, 1 question)\n"
 
@@ -348,7 +349,7 @@ def work_through(student_nb, solution_nb, timeout=600):
     last_check = next(i for i, cell in enumerate(solution_nb.cells)
                       if i > exercises[-1] and cell.metadata.get("nbgrader", {}).get("grade"))
     client = NotebookClient(student_nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(course.NOTEBOOKS)}})
+                            resources={"metadata": {"path": str(notebooks.NOTEBOOKS)}})
     solved, stops = set(), []
     with client.setup_kernel():
         for index, cell in enumerate(student_nb.cells[:last_check + 1]):
@@ -382,8 +383,8 @@ def test_an_exercise_notebook_stops_only_at_exercises_and_passes_once_solved(
     monkeypatch.setenv("RESNET_LAB_PROFILE", "smoke")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(course.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    solution = nbformat.read(course.NOTEBOOKS / name, as_version=4)
+        [str(notebooks.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    solution = nbformat.read(notebooks.NOTEBOOKS / name, as_version=4)
     # The committed exercise version, the one a student opens (equal to what the
     # command writes: see test_committed_exercise_versions_are_up_to_date).
     stops = work_through(nbformat.read(COMMITTED / name, as_version=4), solution)
@@ -404,9 +405,7 @@ def test_working_through_a_notebook_catches_an_unrelated_error(tmp_path):
 
 
 def test_without_lesson_notebooks_the_command_says_so_in_one_line(tmp_path, monkeypatch, capsys):
-    from resnet_lab import course
-
-    monkeypatch.setattr(course, "NOTEBOOKS", tmp_path / "nowhere")  # as after pip install
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", tmp_path / "nowhere")  # as after pip install
     with pytest.raises(SystemExit) as info:
         student.main(["--out", str(tmp_path / "out")])
     assert info.value.code == 2
@@ -436,7 +435,7 @@ def test_course_sync_brings_a_stale_exercise_version_up_to_date(tmp_path, monkey
     import shutil
 
     shutil.copy(LESSONS[0], tmp_path / LESSONS[0].name)
-    monkeypatch.setattr(course, "NOTEBOOKS", tmp_path)
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", tmp_path)
     monkeypatch.setattr(course, "EXERCISES", tmp_path / "exercises")
     (tmp_path / "exercises").mkdir()
     (tmp_path / "exercises" / "07_gone.ipynb").write_text("{}")  # its lesson no longer exists
