@@ -14,8 +14,8 @@ def layer_table(model):
     """One row per layer: name, type, output shape and number of parameters."""
     rows = [(layer.name, type(layer).__name__, _shape(layer.output), layer.count_params())
             for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    return _format(["layer", "type", "output shape", "parameters"], rows,
-                   total=model.count_params())
+    return format_table(["layer", "type", "output shape", "parameters"], rows,
+                        total=model.count_params())
 
 
 def stage_of(layer_name):
@@ -44,8 +44,8 @@ def stage_table(model):
             stage["blocks"].add(block.group(1))
     rows = [(name, len(s["blocks"]) or "-", s["output"], s["params"])
             for name, s in stages.items()]
-    return _format(["part", "blocks", "output shape", "parameters"], rows,
-                   total=model.count_params())
+    return format_table(["part", "blocks", "output shape", "parameters"], rows,
+                        total=model.count_params())
 
 
 def count_macs(model):
@@ -64,7 +64,10 @@ def _shape(tensor):
     return str(tuple(tensor.shape))
 
 
-def _format(header, rows, total=None):
+def format_table(header, rows, total=None):
+    """A plain-text table: ``header`` (column titles), then ``rows`` (tuples), integers
+    with thousands separators; the last column is right-aligned. With ``total``, a rule
+    and a last row "total" that has it in the last column."""
     rows = [tuple(f"{c:,}" if isinstance(c, int) else str(c) for c in row) for row in rows]
     if total is not None:
         rows.append(("total",) + ("",) * (len(header) - 2) + (f"{total:,}",))

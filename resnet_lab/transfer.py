@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from resnet_lab.models import ResNet50
-from resnet_lab.summary import _format, stage_of
+from resnet_lab.summary import format_table, stage_of
 
 STAGES = ("stem", "stage 2", "stage 3", "stage 4", "stage 5")  # ResNet-50, input to output
 # Imagenette's classes (data.IMAGENETTE_CLASSES, in the order of their WordNet ids) among
@@ -132,8 +132,8 @@ def trainable_table(model):
     rows = [(part, total, trainable, f"{trainable / total:.1%}" if total else "-")
             for part, (total, trainable) in sorted(parts.items(),
                                                    key=lambda item: order.index(item[0]))]
-    return _format(["part", "parameters", "trainable", "share"], rows,
-                   total=model.count_params())
+    return format_table(["part", "parameters", "trainable", "share"], rows,
+                        total=model.count_params())
 
 
 def labelled_subset(images, labels, per_class, seed=0):
