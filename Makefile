@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # TensorFlow comes from an extra: tensorflow-cpu on Linux machines without an
-# NVIDIA GPU (a quarter of the download), the full tensorflow elsewhere.
-TF_EXTRA ?= $(shell if [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1; \
-                    then echo cpu; else echo tf; fi)
+# NVIDIA GPU (a quarter of the download), the full tensorflow elsewhere; the package's
+# device detection decides, with the standard library alone.
+TF_EXTRA ?= $(shell $(PYTHON) -m resnet_lab.env tensorflow-extra 2>/dev/null)
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 # The smoke profile keeps the notebooks' heavy cells to seconds under test.
 TEST_PROFILE ?= smoke

@@ -34,17 +34,15 @@ import statistics
 import sys
 import time
 
+from resnet_lab import registry
 from resnet_lab.cli import OneLineParser, positive_int
-from resnet_lab.config import (
-    IMAGENET_MODELS,
-    MIN_CIFAR_IMAGE_SIZE,
-    MIN_IMAGE_SIZE,
-    MODELS,
-    PRECISIONS,
-)
+from resnet_lab.config import MODELS, PRECISIONS
 
 MODES = ("synthetic", "pipeline")
-MODEL_NAMES = {"ours": "resnet_lab.ResNet50", "keras": "keras.applications.ResNet50"}
+# Synthetic mode compares ResNet-50 with its keras.applications twin, by their builders.
+RESNET50 = registry.MODELS["resnet50"]
+MODEL_NAMES = {"ours": "resnet_lab." + RESNET50.builder.rpartition(":")[2],  # exported there
+               "keras": RESNET50.twin}
 XLA_CHOICES = ("auto", "on", "off")
 OPTIMIZERS = ("recipe", "sgd")
 # ResNet-50 v1 forward pass: 3.86 GMAC at 224x224, so about 3 x 2 x 3.86 = 23.2 GFLOP
@@ -121,11 +119,10 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    smallest = MIN_IMAGE_SIZE if args.model in IMAGENET_MODELS else MIN_CIFAR_IMAGE_SIZE
-    if args.image_size < smallest:
-        parser.error(f"--image-size must be at least {smallest} for {args.model} "
-                     f"(it halves the image {'five times' if smallest > 8 else 'twice'}); "
-                     f"got {args.image_size}")
+    try:
+        registry.check_image_size(args.model, args.image_size)
+    except ValueError as error:
+        parser.error(f"--{error}".replace("image_size", "image-size", 1))
     if args.model != "resnet50" and args.mode != "pipeline":
         parser.error("--model is for --mode pipeline; synthetic mode compares ResNet-50s")
     if not (args.training or args.inference):
@@ -166,7 +163,7 @@ def environment():
     """Device, backend and versions, without importing frameworks the backend does not use."""
     import keras
 
-    from resnet_lab.training import accelerator
+    from resnet_lab.env import accelerator
 
     kind, name, _ = accelerator()
     if kind == "cpu":
@@ -204,20 +201,22 @@ def compiled_models(names, args, policy, jit_compile, steps_per_execution):
     """
     import keras
 
-    import resnet_lab
+    from resnet_lab.config import RunConfig
     from resnet_lab.training import build_model
 
-    backbones = {"ours": resnet_lab.ResNet50, "keras": keras.applications.ResNet50}
+    backbones = {"ours": RESNET50.build_function(), "keras": keras.applications.ResNet50}
+    config = RunConfig(model="resnet50", image_size=args.image_size, batch_size=args.batch_size,
+                       epochs=100, precision=policy, augment=False, zero_init_residual=False,
+                       seed=args.seed, train_size=max(args.batch_size, 4000))
     models, build_seconds = {}, {}
     for name in names:
         start = time.perf_counter()
         optimizer = (None if args.optimizer == "recipe"
                      else keras.optimizers.SGD(0.01, momentum=0.9))
         models[name] = build_model(
-            args.classes, args.image_size, backbone=backbones[name], batch_size=args.batch_size,
-            steps_per_epoch=args.steps, epochs=100, zero_init_residual=False,
-            precision=policy, steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile, optimizer=optimizer, seed=args.seed)
+            config, num_classes=args.classes, steps_per_epoch=args.steps,
+            backbone=backbones[name], steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile, optimizer=optimizer)
         build_seconds[name] = time.perf_counter() - start
     return models, build_seconds
 
@@ -401,6 +400,7 @@ def pipeline(args):
     import keras
 
     from resnet_lab.augment import augmentation
+    from resnet_lab.config import RunConfig
     from resnet_lab.data import load_dataset, pipeline_throughput
     from resnet_lab.training import build_model
 
@@ -429,11 +429,11 @@ def pipeline(args):
         keras.ops.convert_to_numpy(out[:1, :1, :1])  # waits for the device
         on_device.append(steps * args.batch_size / (time.perf_counter() - begin))
 
-    model = build_model(len(splits.class_names), args.image_size, model=args.model,
-                        batch_size=args.batch_size, steps_per_epoch=steps, epochs=100,
-                        precision=policy,
-                        steps_per_execution=spe, jit_compile=jit_compile,
-                        augmentation="shift", seed=args.seed)
+    config = RunConfig(model=args.model, dataset="shapes", image_size=args.image_size,
+                       batch_size=args.batch_size, epochs=100, precision=policy,
+                       seed=args.seed, train_size=args.train_size)
+    model = build_model(config, num_classes=len(splits.class_names), steps_per_epoch=steps,
+                        steps_per_execution=spe, jit_compile=jit_compile)
 
     def feeding():  # the batches, round and round, as fit reads a PyDataset
         for index in range(10**9):
@@ -512,9 +512,9 @@ def _compiled_augmentation(layer, jit_compile):
 
 
 def _on_accelerator():
-    from resnet_lab.training import accelerator
+    from resnet_lab.env import accelerator
 
-    return accelerator()[0] != "cpu"
+    return accelerator().kind != "cpu"
 
 
 # --- the table ------------------------------------------------------------------------

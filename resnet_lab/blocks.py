@@ -8,12 +8,49 @@ shortcut), so a layer's name says where it sits in the network.
 
 Every BatchNormalization uses ``epsilon=1.001e-5`` like keras.applications' ResNet50
 (the Keras default is 1e-3), so weights move between the two models unchanged.
+
+The BatchNorm that ends a residual branch is made by ``branch_end_batchnorm``: an
+ordinary BatchNormalization whose scale starts at 1, or at 0 inside
+``with zero_init_residual():``, which the training recipe uses (lesson 5) so that
+every block starts as its shortcut. Each block says which of its layers that is, where
+it builds it.
 """
+
+import contextlib
+import contextvars
 
 from keras import layers
 
 BN_AXIS = 3  # channels last: (batch, height, width, channels)
 BN_EPSILON = 1.001e-5
+
+_ZERO_INIT = contextvars.ContextVar("zero_init_residual", default=False)
+
+
+@contextlib.contextmanager
+def zero_init_residual(enabled=True):
+    """Inside, every residual branch built ends with a BatchNorm whose scale starts at 0.
+
+    F(x) = 0 at the start, so each block computes its shortcut: an identity block the
+    identity (lesson 1), a convolutional block its projection. Goyal et al. 2017
+    ("Accurate, Large Minibatch SGD", section 5.1) found it keeps the first steps of
+    deep networks stable. ``enabled=False`` leaves every scale at 1.
+    """
+    token = _ZERO_INIT.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _ZERO_INIT.reset(token)
+
+
+def branch_end_batchnorm(name, epsilon=BN_EPSILON):
+    """The BatchNormalization that ends a residual branch, just before the addition.
+
+    Its scale (gamma) starts at 1, as every BatchNorm's, or at 0 inside
+    ``zero_init_residual()``.
+    """
+    return layers.BatchNormalization(axis=BN_AXIS, epsilon=epsilon, name=name,
+                                     gamma_initializer="zeros" if _ZERO_INIT.get() else "ones")
 
 
 def check_block_arguments(X, f, filters, stage, block, s=1):
@@ -96,7 +133,7 @@ def identity_block(X, f, filters, stage, block):
     X = layers.Activation("relu", name=conv_name + "2b_relu")(X)
 
     X = layers.Conv2D(F3, 1, padding="valid", name=conv_name + "2c")(X)
-    X = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON, name=bn_name + "2c")(X)
+    X = branch_end_batchnorm(bn_name + "2c")(X)  # a BatchNorm that may start at 0 (lesson 5)
 
     # The skip connection: an element-wise sum, then the ReLU.
     X = layers.Add(name=f"res{stage}{block}_add")([X, X_shortcut])
@@ -138,7 +175,7 @@ def convolutional_block(X, f, filters, stage, block, s=2):
     X = layers.Activation("relu", name=conv_name + "2b_relu")(X)
 
     X = layers.Conv2D(F3, 1, padding="valid", name=conv_name + "2c")(X)
-    X = layers.BatchNormalization(axis=BN_AXIS, epsilon=BN_EPSILON, name=bn_name + "2c")(X)
+    X = branch_end_batchnorm(bn_name + "2c")(X)  # a BatchNorm that may start at 0 (lesson 5)
 
     # Shortcut path: a strided 1x1 projection to F3 channels, then BatchNorm.
     X_shortcut = layers.Conv2D(F3, 1, strides=s, padding="valid", name=conv_name + "1")(

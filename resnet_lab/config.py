@@ -3,35 +3,29 @@
 ``RunConfig`` is what ``python -m resnet_lab train`` builds from its arguments and what
 the notebooks build from their profiles. It is checked once, when it is made, with a
 one-line error that names the setting and the allowed values; then it flows through
-``data.load_dataset(config)``, ``training.build_model_for(config, splits)`` and
+``data.load_dataset(config)``, ``training.build_model(config, splits)`` and
 ``training.fit(..., config=config)``, so the batch size, the steps per epoch and the
-number of epochs can't disagree between the data, the schedule and the loop.
+number of epochs can't disagree between the data, the schedule and the loop. Every
+setting of the recipe is a field here (learning rate, warm-up, weight decay, label
+smoothing, BatchNorm momentum, zero-initialised branches, precision): a run is fully
+described by its config.json.
 
 ``fit`` writes it to ``OUT/config.json``; running again with the same output folder
 resumes only with the same settings (``RunConfig.differences`` names what changed).
 
-The choices every module allows live here, and only here.
+The models and datasets it accepts are those of ``resnet_lab.registry``.
 """
 
 import dataclasses
 import json
-import os
 import pathlib
 
-DATASETS = ("shapes", "imagenette", "cifar10")  # "shapes" is generated, needs no network
-CIFAR_DEPTHS = (8, 14, 20, 32, 44, 56, 110)  # 6n + 2, see models.cifar_resnet
-# ImageNet-style networks (224 px by design, any size from 32 up): resnet_lab.models and
-# resnet_lab.family; then the CIFAR-style ResNets and plain networks of lesson 6.
-IMAGENET_MODELS = ("resnet50", "resnet18", "resnet34", "resnet101", "resnet152", "resnet50v2",
-                   "resnet101v2", "resnet152v2", "resnext50_32x4d", "resnet50d")
-MODELS = (*IMAGENET_MODELS, *(f"{kind}{depth}" for kind in ("resnet", "plain")
-                              for depth in CIFAR_DEPTHS))
+from resnet_lab import registry
+from resnet_lab.files import write_json_atomically
+
+MODELS = tuple(registry.MODELS)
+DATASETS = tuple(registry.DATASETS)
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-MIN_IMAGE_SIZE = 32  # the ImageNet-style networks halve the image five times
-MIN_CIFAR_IMAGE_SIZE = 8  # the CIFAR networks halve it twice
-# The augmentation that suits each dataset (resnet_lab.augment): Imagenette and ImageNet
-# recipes use a random resized crop and a flip; small images get a flip and a shift.
-AUGMENTATIONS = {"imagenette": "resized_crop", "shapes": "shift", "cifar10": "shift"}
 
 
 class ConfigError(ValueError):
@@ -54,6 +48,9 @@ class RunConfig:
     train_size: int = 4000  # generated images, for dataset "shapes" only
     validation_size: int = 1000
     label_smoothing: float = 0.1
+    weight_decay: float = 0.05  # AdamW's decoupled decay, on the kernels only
+    warmup_epochs: int | None = None  # None: a tenth of the epochs, from 1 up to 5
+    bn_momentum: float = 0.9  # BatchNorm's moving statistics (Keras' default is 0.99)
     zero_init_residual: bool = True
     deterministic: bool = False  # bit-identical re-runs (TensorFlow op determinism)
 
@@ -69,17 +66,27 @@ class RunConfig:
         for name in ("augment", "zero_init_residual", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}.")
-        smallest = MIN_IMAGE_SIZE if self.model in IMAGENET_MODELS else MIN_CIFAR_IMAGE_SIZE
-        if self.image_size < smallest:
-            halves = "five times" if self.model in IMAGENET_MODELS else "twice"
-            raise ConfigError(f"image_size must be at least {smallest} for {self.model} (it "
-                              f"halves the image {halves}); got {self.image_size}.")
+        try:
+            registry.check_image_size(self.model, self.image_size)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         if self.learning_rate is not None and not _positive_number(self.learning_rate):
             raise ConfigError(f"learning_rate must be a positive number (or None for the "
                               f"recipe's default); got {self.learning_rate!r}.")
         if not (_number(self.label_smoothing) and 0 <= self.label_smoothing < 1):
             raise ConfigError(f"label_smoothing must be at least 0 and below 1; got "
                               f"{self.label_smoothing!r}.")
+        if not (_number(self.weight_decay) and 0 <= self.weight_decay < float("inf")):
+            raise ConfigError(f"weight_decay must be a number, 0 or more; got "
+                              f"{self.weight_decay!r}.")
+        if not (_number(self.bn_momentum) and 0 <= self.bn_momentum < 1):
+            raise ConfigError(f"bn_momentum must be at least 0 and below 1; got "
+                              f"{self.bn_momentum!r}.")
+        if self.warmup_epochs is not None:
+            _whole("warmup_epochs", self.warmup_epochs, low=0)
+            if self.warmup_epochs >= self.epochs:
+                raise ConfigError(f"warmup_epochs {self.warmup_epochs} leaves no epoch to "
+                                  f"decay in (epochs {self.epochs}): use fewer warm-up epochs.")
         if self.dataset == "shapes" and self.batch_size > self.train_size:
             raise ConfigError(f"batch_size {self.batch_size} is larger than train_size "
                               f"{self.train_size}: not one batch per epoch.")
@@ -87,7 +94,12 @@ class RunConfig:
     @property
     def augmentation(self):
         """The name of the augmentation the model applies in training, or None."""
-        return AUGMENTATIONS[self.dataset] if self.augment else None
+        return registry.DATASETS[self.dataset].augmentation if self.augment else None
+
+    @property
+    def spec(self):
+        """The model's ``registry.ModelSpec``."""
+        return registry.MODELS[self.model]
 
     def replace(self, **changes):
         """A copy with some settings changed (and checked again)."""
@@ -114,10 +126,7 @@ class RunConfig:
 
     def save(self, path):
         """Write the settings as JSON, atomically."""
-        path = pathlib.Path(path)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(partial, path)
+        write_json_atomically(path, self.to_dict())
 
     @classmethod
     def load(cls, path):

@@ -27,7 +27,6 @@ thread builds it and whenever, also after a resume (``training.fit`` tells the b
 which epoch runs).
 """
 
-import dataclasses
 import os
 import pathlib
 import pickle
@@ -39,48 +38,18 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from resnet_lab import registry
 from resnet_lab.files import write_atomically
 
 DATA_VARIABLE = "RESNET_LAB_DATA"
-OFFLINE_DEFAULT = "shapes"
+DATASETS = tuple(registry.DATASETS)
+ARCHIVES = {name: spec.archive for name, spec in registry.DATASETS.items() if spec.archive}
+OFFLINE_DEFAULT = registry.OFFLINE_DEFAULT
 
 
 class DatasetUnavailableError(OSError):
     """A dataset could not be downloaded, verified or extracted."""
 
-
-@dataclasses.dataclass(frozen=True)
-class RemoteArchive:
-    name: str
-    origin: str
-    sha256: str
-    size: int  # bytes, as published
-    folder: str  # the top folder inside the archive
-    licence: str
-
-    @property
-    def fname(self):
-        return self.origin.rsplit("/", 1)[-1]
-
-
-ARCHIVES = {
-    "imagenette": RemoteArchive(
-        name="imagenette",
-        origin="https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz",
-        sha256="64d0c4859f35a461889e0147755a999a48b49bf38a7e0f9bd27003f10db02fe5",
-        size=99_003_388,
-        folder="imagenette2-160",
-        licence="Apache-2.0 (fast.ai); images from ImageNet, for non-commercial research",
-    ),
-    "cifar10": RemoteArchive(
-        name="cifar10",
-        origin="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-        sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-        size=170_498_071,
-        folder="cifar-10-batches-py",
-        licence="no licence stated by the authors; cite Krizhevsky (2009)",
-    ),
-}
 
 IMAGENETTE_CLASSES = {
     "n01440764": "tench", "n02102040": "English springer", "n03000684": "chain saw",
@@ -93,7 +62,6 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 SHAPES_CLASSES = ["circle", "ring", "square", "triangle", "cross", "star", "bar", "crescent"]
 # Five other kinds, none of them in SHAPES_CLASSES: a second task for transfer learning.
 OTHER_SHAPES_CLASSES = ["arrow", "heart", "hexagon", "semicircle", "chevron"]
-DATASETS = (OFFLINE_DEFAULT, *ARCHIVES)  # resnet_lab.config.DATASETS, checked by a test
 SHAPES_VERSION = 1  # part of the cache key: bump it when make_shapes draws differently
 
 

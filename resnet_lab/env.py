@@ -6,7 +6,11 @@ The profile comes from one environment variable, ``RESNET_LAB_PROFILE``:
 - ``cpu``: a few minutes on a laptop;
 - ``gpu``: the real thing, on a GPU.
 
-Without the variable it is ``gpu`` when a GPU is visible and ``cpu`` otherwise.
+Without the variable it is ``gpu`` when a GPU or TPU is visible and ``cpu`` otherwise.
+
+``python -m resnet_lab.env tensorflow-extra`` prints the TensorFlow extra that suits this
+machine (``tf`` with an NVIDIA GPU or off Linux, ``cpu`` otherwise) without importing
+anything but the standard library: ``make`` runs it before anything is installed.
 """
 
 import atexit
@@ -16,38 +20,93 @@ import pathlib
 import platform
 import shutil
 import tempfile
+import typing
 
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_VARIABLE = "RESNET_LAB_PROFILE"
 
 
-def gpu_names():
-    """Names of the GPUs the Keras backend can use (an empty list on a CPU)."""
+def accelerators():
+    """The devices the Keras backend computes on besides the CPU, one entry each:
+    ``Device(kind, name, major)`` with kind "gpu" or "tpu" and, for a GPU, the major
+    number of its compute capability (8 for an A100, 9 for an H100; None if unknown).
+
+    The one place the package looks at the hardware: the profile, the training recipe's
+    precision and distribution strategy, the benchmarks and ``describe_environment`` all
+    read it. A TPU counts under TensorFlow when Colab or the environment names one
+    (``tpu_address()``), before TensorFlow has connected to it.
+    """
     import keras
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        devices = tf.config.list_physical_devices("GPU")
-        return [tf.config.experimental.get_device_details(d).get("device_name", d.name)
-                for d in devices]
+        if tpu_address() or tf.config.list_logical_devices("TPU"):
+            return [Device("tpu", "TPU", None)]
+        found = []
+        for gpu in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(gpu)
+            major = (details.get("compute_capability") or (None,))[0]
+            found.append(Device("gpu", details.get("device_name", gpu.name), major))
+        return found
     if backend == "jax":
         import jax
 
-        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+        return [Device(d.platform, d.device_kind, _jax_major(d) if d.platform == "gpu" else None)
+                for d in jax.devices() if d.platform in ("gpu", "tpu")]
     if backend == "torch":
         import torch
 
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return [Device("gpu", torch.cuda.get_device_name(i),
+                       torch.cuda.get_device_capability(i)[0])
+                for i in range(torch.cuda.device_count())]
     return []
 
 
+class Device(typing.NamedTuple):
+    kind: str  # "gpu", "tpu" or "cpu"
+    name: str
+    major: int | None  # a GPU's compute capability major number
+
+
+def accelerator():
+    """The device training runs on: the first of ``accelerators()``, else the CPU."""
+    found = accelerators()
+    return found[0] if found else Device("cpu", "CPU", None)
+
+
+def gpu_names():
+    """Names of the GPUs (and TPUs) the Keras backend can use (an empty list on a CPU)."""
+    return [device.name for device in accelerators()]
+
+
+def tpu_address():
+    """The TPU that Colab or the environment names ($COLAB_TPU_ADDR, $TPU_NAME), or None."""
+    return os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME") or None
+
+
+def nvidia_gpu_present():
+    """Whether this machine has an NVIDIA GPU and driver, asked of the system alone (no
+    Keras, no TensorFlow): ``make`` uses it to choose between the ``tensorflow`` and
+    ``tensorflow-cpu`` packages before either is installed."""
+    return (shutil.which("nvidia-smi") is not None
+            or os.path.exists("/proc/driver/nvidia/version"))
+
+
+def _jax_major(device):
+    try:
+        return int(str(device.compute_capability).split(".")[0])
+    except (AttributeError, ValueError):  # older jaxlib: judge by the name
+        return 7 if any(old in device.device_kind for old in ("T4", "V100", "P100")) else 8
+
+
 def current_profile():
-    """The profile named by $RESNET_LAB_PROFILE, else "gpu" or "cpu" by the hardware."""
+    """The profile named by $RESNET_LAB_PROFILE, else "gpu" on an accelerator (GPU or
+    TPU) and "cpu" otherwise."""
     name = os.environ.get(PROFILE_VARIABLE, "").strip().lower()
     if not name:
-        return "gpu" if gpu_names() else "cpu"
+        return "cpu" if accelerator().kind == "cpu" else "gpu"
     if name not in PROFILES:
         raise ValueError(
             f"{PROFILE_VARIABLE}={name!r} is not a profile; use one of {', '.join(PROFILES)} "
@@ -126,3 +185,17 @@ def _running(pid):
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def tensorflow_extra():
+    """The pyproject extra that installs TensorFlow here: "cpu" (tensorflow-cpu, a quarter
+    of the download) on Linux without an NVIDIA GPU, "tf" (the full package) elsewhere."""
+    return "cpu" if platform.system() == "Linux" and not nvidia_gpu_present() else "tf"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["tensorflow-extra"]:
+        sys.exit("usage: python -m resnet_lab.env tensorflow-extra")
+    print(tensorflow_extra())

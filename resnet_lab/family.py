@@ -5,7 +5,7 @@
 - ``ResNeXt50_32x4d`` (Xie et al. 2016, "Aggregated Residual Transformations for Deep
   Neural Networks"): the bottleneck's 3x3 convolution split into 32 groups of 4 channels
   (in the first stage), wider in total.
-- ``ResNet50D`` (He et al. 2018, "Bag of Tricks for Image Classification with
+- ``ResNet50D`` (T. He et al. 2018, "Bag of Tricks for Image Classification with
   Convolutional Neural Networks", Fig. 2): a stem of three 3x3 convolutions, the stride
   on the 3x3 convolution, and a projection shortcut that averages 2x2 pixels before its
   1x1 convolution instead of skipping three pixels in four.
@@ -21,21 +21,32 @@ has none of them and no Keras weights are published for them: ``weights`` must b
 import keras
 from keras import layers
 
-from resnet_lab.blocks import BN_AXIS
-from resnet_lab.models import classifier_top
+from resnet_lab.blocks import BN_AXIS, branch_end_batchnorm
+from resnet_lab.models import (
+    check_model_arguments,
+    classifier_top,
+    model_input,
+    resolve_input_shape,
+)
 
 # (filters, blocks) per stage; the first block of stages 3-5 halves the image.
 BASIC_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 WIDTHS = (64, 128, 256, 512)
 
 
-def _conv_bn(X, filters, kernel, stride, name, groups=1, relu=True):
-    """Padding of kernel // 2 pixels, a convolution without bias, BatchNorm, ReLU."""
+def _conv_bn(X, filters, kernel, stride, name, groups=1, relu=True, branch_end=False):
+    """Padding of kernel // 2 pixels, a convolution without bias, BatchNorm, ReLU.
+
+    ``branch_end``: the BatchNorm ends a residual branch (``blocks.branch_end_batchnorm``).
+    """
     if kernel > 1:
         X = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(X)
     X = layers.Conv2D(filters, kernel, strides=stride, groups=groups, use_bias=False,
                       name=f"{name}_conv")(X)
-    X = layers.BatchNormalization(axis=BN_AXIS, epsilon=1e-5, name=f"{name}_bn")(X)
+    if branch_end:
+        X = branch_end_batchnorm(f"{name}_bn", epsilon=1e-5)(X)
+    else:
+        X = layers.BatchNormalization(axis=BN_AXIS, epsilon=1e-5, name=f"{name}_bn")(X)
     return layers.Activation("relu", name=f"{name}_relu")(X) if relu else X
 
 
@@ -54,7 +65,7 @@ def _shortcut(X, filters, stride, name, average=False):
 def basic_block(X, filters, stride, name):
     """relu(F(X) + shortcut(X)) with F = 3x3 conv, BN, ReLU, 3x3 conv, BN."""
     Y = _conv_bn(X, filters, 3, stride, f"{name}_1")
-    Y = _conv_bn(Y, filters, 3, 1, f"{name}_2", relu=False)
+    Y = _conv_bn(Y, filters, 3, 1, f"{name}_2", relu=False, branch_end=True)
     Y = layers.Add(name=f"{name}_add")([Y, _shortcut(X, filters, stride, name)])
     return layers.Activation("relu", name=f"{name}_out")(Y)
 
@@ -63,7 +74,7 @@ def bottleneck_block(X, width, filters, stride, name, groups=1, average_shortcut
     """The bottleneck with the stride on the 3x3 convolution (v1.5), ``groups`` groups."""
     Y = _conv_bn(X, width, 1, 1, f"{name}_1")
     Y = _conv_bn(Y, width, 3, stride, f"{name}_2", groups=groups)
-    Y = _conv_bn(Y, filters, 1, 1, f"{name}_3", relu=False)
+    Y = _conv_bn(Y, filters, 1, 1, f"{name}_3", relu=False, branch_end=True)
     shortcut = _shortcut(X, filters, stride, name, average=average_shortcut)
     Y = layers.Add(name=f"{name}_add")([Y, shortcut])
     return layers.Activation("relu", name=f"{name}_out")(Y)
@@ -73,11 +84,9 @@ def _network(body, stem_deep, include_top, weights, input_tensor, input_shape, p
              classes, classifier_activation, name):
     if weights is not None:
         raise ValueError(f"No Keras weights are published for {name}: use weights=None.")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max'; got {pooling!r}.")
-    if input_shape is None:
-        input_shape = (224, 224, 3) if include_top else (None, None, 3)
-    images = input_tensor if input_tensor is not None else keras.Input(shape=input_shape)
+    check_model_arguments(include_top, weights, pooling, classes)
+    input_shape = resolve_input_shape(input_shape, include_top, weights)
+    images = model_input(input_tensor, input_shape)
     if stem_deep:  # ResNet-D: three 3x3 convolutions instead of one 7x7
         X = _conv_bn(images, 32, 3, 2, "conv1a")
         X = _conv_bn(X, 32, 3, 1, "conv1b")
@@ -88,8 +97,7 @@ def _network(body, stem_deep, include_top, weights, input_tensor, input_shape, p
     X = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(X)
     X = body(X)
     X = classifier_top(X, include_top, pooling, classes, classifier_activation)
-    inputs = (keras.utils.get_source_inputs(input_tensor) if input_tensor is not None
-              else images)
+    inputs = images if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
     return keras.Model(inputs, X, name=name)
 
 

@@ -15,9 +15,11 @@ import string
 import keras
 from keras import layers
 
+from resnet_lab import registry
 from resnet_lab.blocks import (
     BN_AXIS,
     BN_EPSILON,
+    branch_end_batchnorm,
     convolutional_block,
     identity_block,
     preactivation_block,
@@ -30,7 +32,6 @@ RESNET50_STAGES = (
     (4, (256, 256, 1024), 6, 2),
     (5, (512, 512, 2048), 3, 2),
 )
-MIN_INPUT_SIZE = 32  # five halvings take 32x32 down to 1x1
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
 
 
@@ -75,15 +76,9 @@ def ResNet50(
         A ``keras.Model``. It expects images preprocessed like keras.applications'
         ResNet50 (``keras.applications.resnet.preprocess_input``, "caffe" mode).
     """
-    _check_model_arguments(include_top, weights, pooling, classes)
-    input_shape = _resolve_input_shape(input_shape, include_top, weights)
-
-    if input_tensor is None:
-        img_input = keras.Input(shape=input_shape)
-    elif keras.backend.is_keras_tensor(input_tensor):
-        img_input = input_tensor
-    else:
-        img_input = keras.Input(tensor=input_tensor, shape=input_shape)
+    check_model_arguments(include_top, weights, pooling, classes)
+    input_shape = resolve_input_shape(input_shape, include_top, weights)
+    img_input = model_input(input_tensor, input_shape)
 
     # Stem: a 7x7 stride-2 convolution and a 3x3 stride-2 max pool (224 -> 56).
     X = layers.ZeroPadding2D(3, name="conv1_pad")(img_input)
@@ -97,29 +92,15 @@ def ResNet50(
     for stage, filters, blocks, s in RESNET50_STAGES:
         X = resnet_stage(X, 3, list(filters), stage, blocks, s)
 
-    if include_top:
-        X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
-        X = layers.Dense(classes, activation=classifier_activation, name="predictions")(X)
-    elif pooling == "avg":
-        X = layers.GlobalAveragePooling2D(name="avg_pool")(X)
-    elif pooling == "max":
-        X = layers.GlobalMaxPooling2D(name="max_pool")(X)
-
+    # Global average pooling and the classifier (or the pooling alone, or nothing).
+    X = classifier_top(X, include_top, pooling, classes, classifier_activation)
     inputs = img_input if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, X, name=name)
-
-    if weights == "imagenet":
-        from resnet_lab.weights import load_imagenet_weights
-
-        load_imagenet_weights(model, include_top=include_top)
-    elif weights is not None:
-        from resnet_lab.weights import load_weights_file
-
-        load_weights_file(model, weights)
+    load_weights_argument(model, weights, include_top, weights_name="resnet50")
     return model
 
 
-def _check_model_arguments(include_top, weights, pooling, classes):
+def check_model_arguments(include_top, weights, pooling, classes):
     if keras.config.image_data_format() != "channels_last":
         raise ValueError(
             "resnet_lab builds channels-last models (BatchNorm on axis 3), but Keras is "
@@ -147,7 +128,7 @@ def _is_existing_path(weights):
     return isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
 
 
-def _resolve_input_shape(input_shape, include_top, weights):
+def resolve_input_shape(input_shape, include_top, weights):
     """keras.applications' rules for input_shape, with errors that say what to do."""
     if weights == "imagenet" and include_top:
         if input_shape is not None and tuple(input_shape) != DEFAULT_INPUT_SHAPE:
@@ -169,12 +150,13 @@ def _resolve_input_shape(input_shape, include_top, weights):
         raise ValueError(
             f"ImageNet weights expect 3 input channels (RGB); got input_shape={input_shape}."
         )
+    smallest = registry.IMAGENET.min_image_size
     for side in (height, width):
-        if side is not None and side < MIN_INPUT_SIZE:
+        if side is not None and side < smallest:
             raise ValueError(
                 f"A ResNet halves the image five times, so height and width must be at "
-                f"least {MIN_INPUT_SIZE}; got input_shape={input_shape}. Resize the "
-                f"images (e.g. keras.layers.Resizing) to {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} "
+                f"least {smallest}; got input_shape={input_shape}. Resize the "
+                f"images (e.g. keras.layers.Resizing) to {smallest}x{smallest} "
                 f"or more."
             )
     if include_top and None in input_shape:
@@ -282,8 +264,8 @@ def ResNet152V2(include_top=True, weights=None, input_tensor=None, input_shape=N
 def _deep_resnet(depth, version, include_top, weights, input_tensor, input_shape, pooling,
                  classes, classifier_activation, name):
     """The steps ``ResNet50`` spells out (as lesson 4 shows it), for any depth and version."""
-    _check_model_arguments(include_top, weights, pooling, classes)
-    input_shape = _resolve_input_shape(input_shape, include_top, weights)
+    check_model_arguments(include_top, weights, pooling, classes)
+    input_shape = resolve_input_shape(input_shape, include_top, weights)
     img_input = model_input(input_tensor, input_shape)
 
     # Stem. v2 has no BatchNorm and ReLU here: the first block's pre-activation does that.
@@ -343,8 +325,6 @@ def load_weights_argument(model, weights, include_top, weights_name):
 
 # --- CIFAR-style ResNets (He et al. 2016, section 4.2) and their plain twins -----------
 
-CIFAR_DEPTHS = (20, 32, 44, 56, 110)  # the paper's table; any 6n + 2 from 8 up works
-CIFAR_MIN_INPUT_SIZE = 8  # two halvings leave 2x2 for the last stage
 
 
 def cifar_resnet(depth=20, classes=10, input_shape=(32, 32, 3), residual=True,
@@ -357,11 +337,12 @@ def cifar_resnet(depth=20, classes=10, input_shape=(32, 32, 3), residual=True,
     changes shape it subsamples and pads the new channels with zeros (the paper's
     option A), so the residual and plain networks have the same parameters.
     """
-    if depth not in CIFAR_DEPTHS and (depth < 8 or (depth - 2) % 6):
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 (8, 20, 32, 44, 56, 110, ...); got {depth!r}.")
-    if any(side is not None and side < CIFAR_MIN_INPUT_SIZE for side in input_shape[:2]):
+    smallest = registry.CIFAR.min_image_size
+    if any(side is not None and side < smallest for side in input_shape[:2]):
         raise ValueError(f"CIFAR-style networks halve the image twice, so height and width "
-                         f"must be at least {CIFAR_MIN_INPUT_SIZE}; got input_shape="
+                         f"must be at least {smallest}; got input_shape="
                          f"{input_shape}.")
     blocks = (depth - 2) // 6
     inputs = keras.Input(shape=input_shape)
@@ -382,7 +363,8 @@ def basic_block(X, width, s, name, residual=True):
     """Two 3x3 convolutions with BatchNorm; with ``residual``, X is added before the last ReLU.
 
     The convolution path is the same either way: ``residual=False`` only leaves out
-    the addition, which makes the block of a plain network.
+    the addition, which makes the block of a plain network (whose last BatchNorm then
+    ends no branch, so it never starts at 0).
     """
     shortcut = X
     Y = layers.Conv2D(width, 3, strides=s, padding="same", use_bias=False,
@@ -390,15 +372,17 @@ def basic_block(X, width, s, name, residual=True):
     Y = layers.BatchNormalization(axis=BN_AXIS, name=f"{name}_bn1")(Y)
     Y = layers.Activation("relu", name=f"{name}_relu1")(Y)
     Y = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv2")(Y)
-    Y = layers.BatchNormalization(axis=BN_AXIS, name=f"{name}_bn2")(Y)
-    if residual:
+    if residual:  # the BatchNorm ends a residual branch: it may start at 0 (lesson 5)
+        Y = branch_end_batchnorm(f"{name}_bn2", epsilon=1e-3)(Y)
         if s != 1 or shortcut.shape[-1] != width:
-            shortcut = _pad_shortcut(shortcut, width, s, name)
+            shortcut = pad_shortcut(shortcut, width, s, name)
         Y = layers.Add(name=f"{name}_add")([Y, shortcut])
+    else:
+        Y = layers.BatchNormalization(axis=BN_AXIS, name=f"{name}_bn2")(Y)
     return layers.Activation("relu", name=f"{name}_out")(Y)
 
 
-def _pad_shortcut(X, width, s, name):
+def pad_shortcut(X, width, s, name):
     """Option A: keep every s-th pixel, then pad the new channels with zeros."""
     height, breadth, channels = X.shape[1:]
     X = layers.MaxPooling2D(1, strides=s, name=f"{name}_subsample")(X)

@@ -13,6 +13,7 @@ import pathlib
 import re
 import sys
 
+from resnet_lab import registry
 from resnet_lab.cli import OneLineParser, positive_int
 from resnet_lab.config import DATASETS, MODELS, PRECISIONS, ConfigError, RunConfig, check_run_folder
 
@@ -27,11 +28,10 @@ def _parser():
                                  "after an interruption.")
     parser.add_argument("--dataset", default=DEFAULTS.dataset, choices=DATASETS,
                         help="shapes needs no network (default); the others download once")
-    parser.add_argument("--model", default=DEFAULTS.model, choices=MODELS,
-                        help="resnet50 (default); ImageNet-style resnet18, resnet34, "
-                             "resnet101, resnet152, resnet50v2, resnet101v2, resnet152v2, "
-                             "resnext50_32x4d, resnet50d; or a CIFAR-style resnet8..110 / "
-                             "plain8..110")
+    parser.add_argument("--model", default=DEFAULTS.model, choices=MODELS, metavar="MODEL",
+                        help=f"{DEFAULTS.model} (default); ImageNet-style "
+                             f"{', '.join(_names(registry.IMAGENET, DEFAULTS.model))}; or "
+                             f"CIFAR-style {', '.join(_names(registry.CIFAR))}")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
     parser.add_argument("--image-size", type=positive_int, default=DEFAULTS.image_size)
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
@@ -52,11 +52,25 @@ def _parser():
                         help="no random crops, shifts or flips in training")
     parser.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing,
                         help="0 gives the plain cross-entropy loss (lesson 6)")
+    parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
+                        help=f"AdamW's decoupled weight decay on the kernels (default "
+                             f"{DEFAULTS.weight_decay})")
+    parser.add_argument("--warmup-epochs", type=int, default=DEFAULTS.warmup_epochs,
+                        help="epochs of linear warm-up (default: a tenth of the epochs, "
+                             "from 1 up to 5)")
+    parser.add_argument("--bn-momentum", type=float, default=DEFAULTS.bn_momentum,
+                        help=f"momentum of BatchNorm's moving statistics (default "
+                             f"{DEFAULTS.bn_momentum}; Keras' own is 0.99)")
     parser.add_argument("--no-zero-init", action="store_true",
                         help="keep Keras' initialisation of the last BatchNorm of each "
                              "residual branch (lesson 6 compares resnetN and plainN so)")
     parser.add_argument("--tensorboard", action="store_true")
     return parser
+
+
+def _names(family, leave_out=None):
+    return [name for name, spec in registry.MODELS.items()
+            if spec.family is family and name != leave_out]
 
 
 def config_from_arguments(args):
@@ -114,7 +128,7 @@ def main(argv=None):
         return 1
     except ValueError as error:  # e.g. a batch larger than a downloaded training set
         parser.error(str(error).rstrip("."))
-    model = training.build_model_for(config, splits)
+    model = training.build_model(config, splits)
     print(f"training {config.model} on {config.dataset} ({len(splits.class_names)} classes, "
           f"{len(splits.train)} steps of {config.batch_size} per epoch) at "
           f"{config.image_size} px, {model.dtype_policy.name}, output in {args.out}",

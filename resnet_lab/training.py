@@ -4,8 +4,9 @@
 
 (the command line is resnet_lab/train_cli.py). A run's settings are one
 ``resnet_lab.config.RunConfig``: ``train(config, out)`` loads the data, builds the model
-and fits it; ``build_model_for(config, splits)`` and ``fit(..., config=config)`` are the
-steps, for the notebooks.
+and fits it; ``build_model(config, splits)`` and ``fit(..., config=config)`` are the
+steps, for the notebooks. The device comes from ``resnet_lab.env.accelerator()``, the
+models from ``resnet_lab.registry``.
 
 The recipe, and why:
 
@@ -41,10 +42,11 @@ The recipe, and why:
   reads them with Keras alone; the optimizer's state for resuming is in ``backup/``.
 """
 
+import contextlib
 import csv
+import io
 import json
 import math
-import os
 import pathlib
 import sys
 import time
@@ -52,37 +54,13 @@ import time
 import keras
 import numpy as np
 
-from resnet_lab.config import IMAGENET_MODELS, MODELS, PRECISIONS, ConfigError, check_run_folder
-from resnet_lab.models import CIFAR_MIN_INPUT_SIZE, MIN_INPUT_SIZE, ResNet50, cifar_resnet
+from resnet_lab import registry
+from resnet_lab.blocks import zero_init_residual
+from resnet_lab.config import ConfigError, RunConfig, check_run_folder
+from resnet_lab.env import accelerator, accelerators, tpu_address
+from resnet_lab.files import write_atomically, write_json_atomically
 
 # --- the device ----------------------------------------------------------------------
-
-def accelerator():
-    """("tpu" | "gpu" | "cpu", a description, compute capability major or None)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if tf.config.list_logical_devices("TPU"):
-            return "tpu", "TPU", None
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            details = tf.config.experimental.get_device_details(gpus[0])
-            major = (details.get("compute_capability") or (0, 0))[0]
-            return "gpu", details.get("device_name", "GPU"), major
-    elif backend == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        if device.platform in ("gpu", "tpu"):
-            kind = device.device_kind
-            try:
-                major = int(str(device.compute_capability).split(".")[0])
-            except (AttributeError, ValueError):
-                major = 7 if any(old in kind for old in ("T4", "V100", "P100")) else 8
-            return device.platform, kind, major if device.platform == "gpu" else None
-    return "cpu", "CPU", None
-
 
 def precision_for_device():
     """The dtype policy that is fastest and safe on this device."""
@@ -111,105 +89,87 @@ def choose_strategy():
         return None
     import tensorflow as tf
 
-    if os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"):
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    devices = accelerators()
+    if devices and devices[0].kind == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_address() or "")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    if len(tf.config.list_physical_devices("GPU")) > 1:
+    if len(devices) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
 
 
 # --- build and compile ----------------------------------------------------------------
 
-def build_model(num_classes, image_size, *, model="resnet50", batch_size=32,
-                steps_per_epoch=100, epochs=10, learning_rate=None, warmup_epochs=None,
-                label_smoothing=0.1, weight_decay=0.05, bn_momentum=0.9,
-                zero_init_residual=True, precision="auto", steps_per_execution="auto",
-                jit_compile="auto", optimizer=None, augmentation=None, backbone=None,
-                strategy=None, seed=0):
-    """Build and compile a model for training from scratch with the recipe above.
+def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
+                strategy=None, optimizer=None, backbone=None, jit_compile="auto",
+                steps_per_execution="auto"):
+    """Build and compile ``config.model`` for training from scratch with the recipe above.
+
+    ``config`` (a ``resnet_lab.config.RunConfig``) gives every setting of the recipe;
+    ``splits`` (from ``data.load_dataset(config)``) the number of classes and the steps
+    per epoch of the learning-rate schedule, so the two can't disagree. Without batches
+    (synthetic data, arrays passed to ``fit``), give ``num_classes`` and
+    ``steps_per_epoch`` instead.
 
     The model takes images with values in [0, 255] (any numeric dtype; it rescales
-    them itself) and ends with a float32 softmax. ``strategy`` defaults to
-    ``choose_strategy()``. ``zero_init_residual=False`` keeps Keras' default
-    initialisation of every BatchNorm, so a residual network and its plain twin start
-    from the same weights (lesson 6 compares them that way).
+    them itself) and ends with a float32 softmax (``network``). With
+    ``config.augment``, it applies the dataset's augmentation first, in training only,
+    around the network for inference, which ``inference_model(model)`` returns.
 
-    ``augmentation``: None, or "resized_crop" / "shift" (``resnet_lab.augment``): the
-    returned model then applies it first, in training only, around the network for
-    inference, which ``inference_model(model)`` returns. ``backbone``: for
+    How it runs, not what it learns: ``strategy`` (default ``choose_strategy()``),
+    ``optimizer`` (None: the recipe's AdamW and schedule, ``optimizer_for``; or a Keras
+    optimizer), ``jit_compile`` (Keras' "auto": XLA on GPUs, True or False),
+    ``steps_per_execution`` ("auto": the recipe's choice) and ``backbone``: for
     ``model="resnet50"``, another constructor with keras.applications' arguments (e.g.
     ``keras.applications.ResNet50``; ``bench`` compares the two this way).
-    ``optimizer``: None for the recipe's AdamW and schedule, or a Keras optimizer.
-    ``jit_compile``: Keras' "auto" (XLA on GPUs), True or False.
     """
-    if model not in MODELS:
-        raise ValueError(f"Unknown model {model!r}; choose one of {', '.join(MODELS)}.")
-    if augmentation is not None:
-        from resnet_lab.augment import KINDS
-
-        if augmentation not in KINDS:
-            raise ValueError(f"augmentation must be None or one of {', '.join(KINDS)}; got "
-                             f"{augmentation!r}.")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
-    smallest = MIN_INPUT_SIZE if model in IMAGENET_MODELS else CIFAR_MIN_INPUT_SIZE
-    if image_size < smallest:
-        raise ValueError(f"{model} needs images of at least {smallest}x{smallest}; got "
-                         f"image_size={image_size}.")
-    policy = precision_for_device() if precision == "auto" else precision
-    keras.utils.set_random_seed(seed)
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"build_model takes the run's settings first, a resnet_lab.config."
+                        f"RunConfig (e.g. RunConfig(model='resnet8', image_size=16)); got "
+                        f"{config!r}.")
+    if splits is not None:
+        batch_size = getattr(splits.train, "batch_size", config.batch_size)
+        if batch_size != config.batch_size:
+            raise ConfigError(f"the batches hold {batch_size} images, the config says "
+                              f"batch_size {config.batch_size}: load them with "
+                              f"data.load_dataset(config).")
+        num_classes, steps_per_epoch = len(splits.class_names), len(splits.train)
+    if num_classes is None or steps_per_epoch is None:
+        raise TypeError("build_model needs the batches (splits), or num_classes and "
+                        "steps_per_epoch.")
+    policy = precision_for_device() if config.precision == "auto" else config.precision
+    keras.utils.set_random_seed(config.seed)
     strategy = choose_strategy() if strategy is None else strategy
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
-        with strategy.scope() if strategy is not None else _nullcontext():
-            net = _network(num_classes, image_size, bn_momentum, model, zero_init_residual,
-                           backbone)
-            if augmentation is not None:
-                from resnet_lab.augment import augmentation as make_augmentation
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            net = network(config, num_classes, backbone=backbone)
+            if config.augmentation is not None:
+                from resnet_lab.augment import augmentation
 
-                images = keras.Input(shape=(image_size, image_size, 3), name="images")
-                augmented = make_augmentation(augmentation, seed=seed)(images)
-                net = keras.Model(images, net(augmented), name=f"{model}_training")
+                images = keras.Input(shape=(config.image_size, config.image_size, 3),
+                                     name="images")
+                augmented = augmentation(config.augmentation, seed=config.seed)(images)
+                net = keras.Model(images, net(augmented), name=f"{config.model}_training")
             net.compile(
-                optimizer=optimizer or _optimizer(batch_size, steps_per_epoch, epochs,
-                                                  learning_rate, warmup_epochs, weight_decay),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+                optimizer=optimizer or optimizer_for(config, steps_per_epoch),
+                loss=keras.losses.CategoricalCrossentropy(
+                    label_smoothing=config.label_smoothing),
                 metrics=["accuracy"],
                 jit_compile=jit_compile,
                 steps_per_execution=choose_steps_per_execution(steps_per_execution,
                                                                steps_per_epoch),
             )
-            example = (np.zeros((batch_size, image_size, image_size, 3), "uint8"),
-                       np.zeros((batch_size, num_classes), "float32"))
+            example = (np.zeros((config.batch_size, config.image_size, config.image_size, 3),
+                                "uint8"),
+                       np.zeros((config.batch_size, num_classes), "float32"))
             _build_state_before_tracing(net, [example])
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return net
-
-
-def build_model_for(config, splits, **overrides):
-    """``build_model`` with a ``RunConfig``'s settings, for the batches in ``splits``.
-
-    The steps per epoch (for the learning-rate schedule) come from the batches
-    themselves, the rest from the config, so the three can't disagree. ``overrides``
-    are passed on (e.g. ``strategy``).
-    """
-    if splits.train.batch_size != config.batch_size:
-        raise ConfigError(f"the batches hold {splits.train.batch_size} images, the config "
-                          f"says batch_size {config.batch_size}: load them with "
-                          f"data.load_dataset(config).")
-    settings = dict(model=config.model, batch_size=config.batch_size,
-                    steps_per_epoch=len(splits.train), epochs=config.epochs,
-                    learning_rate=config.learning_rate,
-                    label_smoothing=config.label_smoothing,
-                    zero_init_residual=config.zero_init_residual,
-                    precision=config.precision, augmentation=config.augmentation,
-                    seed=config.seed)
-    return build_model(len(splits.class_names), config.image_size, **{**settings, **overrides})
 
 
 def inference_model(model):
@@ -222,68 +182,47 @@ def inference_model(model):
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
-def _network(num_classes, image_size, bn_momentum, model="resnet50", zero_init_residual=True,
-             backbone=None):
-    images = keras.Input(shape=(image_size, image_size, 3), name="images")
+def network(config, num_classes, backbone=None):
+    """The network ``build_model`` trains: raw pixels in, class probabilities out.
+
+    A Rescaling layer maps pixels from [0, 255] to [-1, 1]; the registry's builder makes
+    ``config.model`` from random weights; with ``config.zero_init_residual`` every
+    residual branch's last BatchNorm starts with scale 0, so each block starts as its
+    shortcut (Goyal et al. 2017), which keeps the first steps of a deep network stable;
+    BatchNorm's momentum is ``config.bn_momentum``; a float32 softmax ends it.
+    """
+    spec = config.spec
+    if backbone is not None and config.model != "resnet50":
+        raise ValueError(f"backbone replaces ResNet-50 only (e.g. with "
+                         f"keras.applications.ResNet50); got model={config.model!r}.")
+    images = keras.Input(shape=(config.image_size, config.image_size, 3), name="images")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(images)
-    if model in IMAGENET_MODELS:
-        constructor, last_bn = _imagenet_network(model)
-        if backbone is not None:
-            if model != "resnet50":
-                raise ValueError(f"backbone replaces ResNet-50 only (e.g. with "
-                                 f"keras.applications.ResNet50); got model={model!r}.")
-            constructor = backbone
-        net = constructor(input_tensor=scaled, weights=None, classes=num_classes,
-                          classifier_activation=None)
-        logits = net.output
-    else:  # resnet8 ... plain110: the CIFAR-style networks of lesson 6
-        net = cifar_resnet(int(model.removeprefix("resnet").removeprefix("plain")), num_classes,
-                           (image_size, image_size, 3), residual=model.startswith("resnet"),
-                           classifier_activation=None)
-        logits, last_bn = net(scaled), ("_bn2" if model.startswith("resnet") else None)
-    if not zero_init_residual:
-        last_bn = None
+    with zero_init_residual(config.zero_init_residual):
+        if spec.family is registry.CIFAR:  # lesson 6's networks: one layer of this model
+            net = spec.build(classes=num_classes, input_shape=tuple(scaled.shape[1:]),
+                             classifier_activation=None)
+            logits = net(scaled)
+        else:
+            build = backbone or spec.build
+            net = build(input_tensor=scaled, weights=None, classes=num_classes,
+                        classifier_activation=None)
+            logits = net.output
     for layer in net.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = bn_momentum
-            if last_bn and layer.name.endswith(last_bn):
-                # Zero-init the last BatchNorm of each residual branch: F(x) = 0, so
-                # every block starts as its shortcut (Goyal et al. 2017), which keeps
-                # the first steps of a deep network stable.
-                layer.gamma.assign(np.zeros(layer.gamma.shape, layer.gamma.dtype))
+            layer.momentum = config.bn_momentum
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
-    return keras.Model(images, probabilities, name=f"{model}_classifier")
+    return keras.Model(images, probabilities, name=f"{config.model}_classifier")
 
 
-def _imagenet_network(model):
-    """(constructor, name ending of each residual branch's last BatchNorm) for a model name.
-
-    v2's branches end with a convolution, not a BatchNorm: nothing to zero-initialise.
-    """
-    from resnet_lab import family, models
-
-    return {
-        "resnet50": (ResNet50, "_branch2c"),
-        "resnet101": (models.ResNet101, "_branch2c"),
-        "resnet152": (models.ResNet152, "_branch2c"),
-        "resnet50v2": (models.ResNet50V2, None),
-        "resnet101v2": (models.ResNet101V2, None),
-        "resnet152v2": (models.ResNet152V2, None),
-        "resnet18": (family.ResNet18, "_2_bn"),
-        "resnet34": (family.ResNet34, "_2_bn"),
-        "resnext50_32x4d": (family.ResNeXt50_32x4d, "_3_bn"),
-        "resnet50d": (family.ResNet50D, "_3_bn"),
-    }[model]
-
-
-def _optimizer(batch_size, steps_per_epoch, epochs, learning_rate, warmup_epochs,
-               weight_decay):
-    default = min(4e-3, 2e-3 * math.sqrt(batch_size / 32))
-    peak = learning_rate if learning_rate is not None else default
-    total = max(1, steps_per_epoch * epochs)
-    warmup_epochs = min(5, max(1, epochs // 10)) if warmup_epochs is None else warmup_epochs
+def optimizer_for(config, steps_per_epoch):
+    """AdamW with the recipe's learning rate, warm-up, cosine decay and weight decay."""
+    default = min(4e-3, 2e-3 * math.sqrt(config.batch_size / 32))
+    peak = config.learning_rate if config.learning_rate is not None else default
+    total = max(1, steps_per_epoch * config.epochs)
+    warmup_epochs = (min(5, max(1, config.epochs // 10)) if config.warmup_epochs is None
+                     else config.warmup_epochs)
     schedule = WarmupCosine(peak, total, min(total - 1, steps_per_epoch * warmup_epochs))
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return optimizer
 
@@ -319,15 +258,7 @@ def choose_steps_per_execution(value, steps_per_epoch):
         return int(value)
     # Several steps per call hide the per-step launch cost on accelerators; on CPUs
     # each step is long anyway, and 1 keeps the progress bar and callbacks per step.
-    return 1 if accelerator()[0] == "cpu" else max(1, min(16, steps_per_epoch))
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    return 1 if accelerator().kind == "cpu" else max(1, min(16, steps_per_epoch))
 
 
 # --- callbacks -----------------------------------------------------------------------
@@ -412,10 +343,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
 def save_atomically(model, path):
     """Save ``inference_model(model)`` to path, through a temporary file."""
-    path = pathlib.Path(path)
-    partial = path.with_name(path.stem + ".partial.keras")
-    inference_model(model).save(partial)
-    os.replace(partial, path)
+    write_atomically(path, inference_model(model).save, suffix=".keras")
 
 
 class _EpochOfBatches(keras.callbacks.Callback):
@@ -442,7 +370,7 @@ def train(config, out_dir, *, root=None, tensorboard=False, verbose="auto", call
 
     check_run_folder(config, out_dir)
     splits = data.load_dataset(config, root=root)
-    model = build_model_for(config, splits)
+    model = build_model(config, splits)
     return fit(model, splits, config.epochs, out_dir, config=config, tensorboard=tensorboard,
                verbose=verbose, callbacks=callbacks)
 
@@ -504,7 +432,7 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     save_atomically(model, out / "final.keras")
     history = read_history(out)
     summary = _summary(model, history, epochs, batch_size, seconds, resumed_at)
-    _write_json_atomically(out / "summary.json", summary)
+    write_json_atomically(out / "summary.json", summary)
     if history["epoch"]:
         _save_curves(history, out / "curves.png")
     return summary
@@ -608,10 +536,9 @@ def _reconcile_history(out):
             rows = list(csv.reader(f))
         kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) < done]
         if kept != rows:
-            partial = history_path.with_suffix(".partial")
-            with open(partial, "w", newline="") as f:
-                csv.writer(f).writerows(kept)
-            os.replace(partial, history_path)
+            text = io.StringIO(newline="")
+            csv.writer(text).writerows(kept)
+            write_atomically(history_path, text.getvalue())
     return done
 
 
@@ -657,9 +584,3 @@ def replicas(model):
     if isinstance(distribution, keras.distribution.DataParallel):
         return int(np.prod(distribution.device_mesh.shape))
     return 1
-
-
-def _write_json_atomically(path, value):
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(partial, path)

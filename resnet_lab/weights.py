@@ -16,17 +16,11 @@ import h5py
 import keras
 import numpy as np
 
+from resnet_lab import registry
+
 WEIGHTS_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
-# model -> (md5 with the top, md5 without), as published next to keras.applications'
-# weights; the files are "<model>_weights_tf_dim_ordering_tf_kernels[_notop].h5".
-IMAGENET_WEIGHTS = {
-    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
-    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
-    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
-    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
-}
+# The files are "<model>_weights_tf_dim_ordering_tf_kernels[_notop].h5"; their md5s are
+# in resnet_lab.registry.
 CACHE_DIR = None  # None: Keras' own cache, $KERAS_HOME or ~/.keras
 
 
@@ -128,11 +122,13 @@ def load_imagenet_weights(model, include_top=True, weights_name="resnet50"):
 
 def imagenet_weights_file(include_top=True, weights_name="resnet50"):
     """(file name, md5) of keras.applications' ImageNet weights for ``weights_name``."""
-    if weights_name not in IMAGENET_WEIGHTS:
+    spec = registry.MODELS.get(weights_name)
+    if spec is None or spec.imagenet_weights is None:
+        published = [name for name, spec in registry.MODELS.items() if spec.imagenet_weights]
         raise ValueError(f"No ImageNet weights are published for {weights_name!r}; "
-                         f"choose one of {', '.join(IMAGENET_WEIGHTS)}.")
+                         f"choose one of {', '.join(published)}.")
     suffix = "" if include_top else "_notop"
-    md5 = IMAGENET_WEIGHTS[weights_name][0 if include_top else 1]
+    md5 = spec.imagenet_weights[0 if include_top else 1]
     return f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5", md5
 
 

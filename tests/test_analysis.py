@@ -183,9 +183,10 @@ def test_lesions_reach_into_the_recipes_classifier_and_unknown_blocks_are_named(
     network computes inside the same rescaling and softmax."""
     from resnet_lab import training
     from resnet_lab.analysis import lesion, residual_blocks
+    from resnet_lab.config import RunConfig
 
-    model = training.build_model(4, 8, model="resnet8", steps_per_epoch=1, epochs=1,
-                                 augmentation=augmentation)
+    config = RunConfig(model="resnet8", image_size=8, epochs=1, augment=augmentation is not None)
+    model = training.build_model(config, num_classes=4, steps_per_epoch=1)
     randomize_weights_of(model)
     assert residual_blocks(model) == ["s1b1", "s2b1", "s3b1"]
     images = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3)).astype("uint8")
@@ -311,8 +312,10 @@ def test_the_surface_is_indexed_b_then_a_takes_class_indices_and_restores_after_
 def test_with_a_separate_softmax_the_loss_comes_from_the_logits_without_a_ceiling():
     from resnet_lab import training
     from resnet_lab.analysis import filter_normalized_direction, loss_surface
+    from resnet_lab.config import RunConfig
 
-    model = training.build_model(4, 8, model="resnet8", steps_per_epoch=1, epochs=1)
+    config = RunConfig(model="resnet8", image_size=8, epochs=1, augment=False)
+    model = training.build_model(config, num_classes=4, steps_per_epoch=1)
     images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype("uint8")
     y = keras.utils.to_categorical(np.arange(16) % 4, 4)
     direction = filter_normalized_direction(model, seed=1)

@@ -12,7 +12,7 @@ import sys
 import keras
 import pytest
 
-from resnet_lab import bench, training
+from resnet_lab import bench, env, training
 
 # The smallest run that still goes through every part: 32x32 (ResNet-50's minimum),
 # batch 2, one round. Tracing a training step of ResNet-50 with the recipe's AdamW
@@ -36,7 +36,7 @@ def check_record(record, phases, models):
     assert record["backend"] == keras.backend.backend()
     assert record["versions"]["keras"] == keras.__version__
     assert record["precision"] == training.precision_for_device()  # the recipe's choice
-    assert record["xla"] is (training.accelerator()[0] != "cpu"
+    assert record["xla"] is (env.accelerator().kind != "cpu"
                              or keras.backend.backend() == "jax")  # Keras' "auto"
     assert (record["image_size"], record["batch_size"], record["steps"]) == (32, 2, 2)
     assert record["command"].startswith("python -m resnet_lab bench")
@@ -109,8 +109,8 @@ def test_pipeline_mode_measures_the_host_the_augmentation_and_training_fed_by_th
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="checks the JAX path from the TensorFlow run")
-@pytest.mark.skipif(not os.environ.get("RESNET_LAB_SLOW_TESTS"),
-                    reason="about 40 s on 2 cores: make test-jax runs the same script")
+@pytest.mark.slow  # about 40 s on 2 cores: make test-jax runs the same script
+@pytest.mark.timeout(1200)  # the script may take 900 s
 def test_the_gpu_measurement_runs_end_to_end_under_jax_without_tensorflow(tmp_path):
     """benchmarks/gpu_measure.py --tiny: the GPU script's three steps at CPU sizes, where
     TensorFlow cannot be imported, as on a GPU machine with JAX only."""

@@ -17,7 +17,7 @@ import threading
 import numpy as np
 import pytest
 
-from resnet_lab import data
+from resnet_lab import data, registry
 from resnet_lab.data import DatasetUnavailableError, load_dataset, make_shapes
 
 
@@ -188,7 +188,7 @@ def served(tmp_path, monkeypatch):
     def serve(name, archive, sha=None):
         spec = data.ARCHIVES[name]
         (site / spec.fname).write_bytes(archive)
-        monkeypatch.setitem(data.ARCHIVES, name, data.RemoteArchive(
+        monkeypatch.setitem(data.ARCHIVES, name, registry.RemoteArchive(
             name=spec.name, origin=f"http://127.0.0.1:{server.server_port}/{spec.fname}",
             sha256=sha or hashlib.sha256(archive).hexdigest(), size=len(archive),
             folder=spec.folder, licence=spec.licence))
@@ -249,7 +249,7 @@ def test_offline_without_a_cached_copy_names_the_offline_default(monkeypatch, tm
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     spec = data.ARCHIVES["cifar10"]
-    monkeypatch.setitem(data.ARCHIVES, "cifar10", data.RemoteArchive(
+    monkeypatch.setitem(data.ARCHIVES, "cifar10", registry.RemoteArchive(
         name="cifar10", origin=f"http://127.0.0.1:{port}/{spec.fname}", sha256=spec.sha256,
         size=spec.size, folder=spec.folder, licence=spec.licence))
     monkeypatch.setenv(data.DATA_VARIABLE, str(tmp_path))

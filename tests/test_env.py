@@ -18,9 +18,39 @@ def test_the_environment_variable_names_the_profile(value, profile, monkeypatch)
     assert env.current_profile() == profile
 
 
-def test_without_the_variable_the_hardware_chooses(monkeypatch):
+@pytest.mark.parametrize("devices, profile", [
+    ([], "cpu"),
+    ([env.Device("gpu", "NVIDIA H100", 9)], "gpu"),
+    ([env.Device("tpu", "TPU", None)], "gpu"),  # the accelerator profile, TPUs included
+])
+def test_without_the_variable_the_hardware_chooses(devices, profile, monkeypatch):
     monkeypatch.delenv("RESNET_LAB_PROFILE", raising=False)
-    assert env.current_profile() == ("gpu" if env.gpu_names() else "cpu")
+    monkeypatch.setattr(env, "accelerators", lambda: devices)
+    assert env.current_profile() == profile
+    assert env.accelerator() == (devices[0] if devices else env.Device("cpu", "CPU", None))
+
+
+def test_a_tpu_named_by_the_environment_is_the_accelerator_under_tensorflow(monkeypatch):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the TPU address is read under TensorFlow")
+    monkeypatch.setenv("COLAB_TPU_ADDR", "10.0.0.2:8470")
+    assert env.accelerators() == [env.Device("tpu", "TPU", None)]
+    monkeypatch.delenv("RESNET_LAB_PROFILE", raising=False)
+    assert env.current_profile() == "gpu"
+
+
+def test_make_chooses_the_tensorflow_package_without_importing_anything(monkeypatch):
+    result = subprocess.run([sys.executable, "-S", "-m", "resnet_lab.env", "tensorflow-extra"],
+                            capture_output=True, text=True, timeout=60,
+                            cwd=pathlib.Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == env.tensorflow_extra()
+    monkeypatch.setattr(env.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(env, "nvidia_gpu_present", lambda: False)
+    assert env.tensorflow_extra() == "cpu"
+    monkeypatch.setattr(env, "nvidia_gpu_present", lambda: True)
+    assert env.tensorflow_extra() == "tf"
 
 
 def test_an_unknown_profile_in_the_environment_is_one_sentence(monkeypatch):

@@ -7,6 +7,7 @@ lesson is the package's code.
 
 import ast
 import copy
+import importlib
 import inspect
 import pathlib
 import re
@@ -120,6 +121,40 @@ def test_code_shown_in_a_lesson_is_the_package_code(notebook, name, source):
         f"{notebook} shows a {name} that differs from {module.__name__}.{name}")
 
 
+PRINTED_SOURCE = re.compile(r"print\(inspect\.getsource\(([a-z_]+)\.(\w+)\)\)")
+
+
+def printed_sources():
+    """(notebook, cell, [(module, name), ...]) of each cell that only imports and prints
+    package functions' source with ``print(inspect.getsource(module.name))``."""
+    for path in NOTEBOOKS:
+        for cell in code_cells(load(path)):
+            lines = [line for line in cell.source.splitlines()
+                     if line.strip() and not re.match(r"(import|from) ", line)]
+            found = [PRINTED_SOURCE.fullmatch(line.strip()) for line in lines]
+            if lines and all(found):
+                yield path.name, cell, [match.groups() for match in found]
+
+
+PRINTED = list(printed_sources())
+
+
+def test_the_lessons_print_the_recipe_and_the_blocks():
+    shown = {name for _, _, pairs in PRINTED for _, name in pairs}
+    assert shown >= {"network", "optimizer_for", "precision_for_device", "basic_block"}
+
+
+@pytest.mark.parametrize("notebook, cell, pairs", PRINTED,
+                         ids=[f"{nb}:{'+'.join(n for _, n in pairs)}" for nb, _, pairs in PRINTED])
+def test_package_code_printed_in_a_lesson_is_the_current_code(notebook, cell, pairs):
+    """The stored output of a print(inspect.getsource(...)) cell is what it prints today."""
+    expected = "".join(inspect.getsource(getattr(importlib.import_module(f"resnet_lab.{module}"),
+                                                 name)) + "\n" for module, name in pairs)
+    printed = "".join(output.get("text", "") for output in cell.outputs)
+    assert printed == expected, (f"{notebook} shows an older {', '.join(n for _, n in pairs)}: "
+                                 f"run the cell again and save the notebook")
+
+
 def test_only_marker_lines_are_ignored_when_comparing_with_the_package():
     source = ("def f(x):\n    ### BEGIN SOLUTION\n    return x  # ### END SOLUTION\n"
               "    ### END SOLUTION")
@@ -167,27 +202,3 @@ def test_measurements_are_kept_for_the_html_course_but_not_in_committed_notebook
                         keep_measurements=True)
     assert kept.cells[0].outputs
     assert not course.clean(nbformat.v4.new_notebook(cells=[cell])).cells[0].outputs
-
-
-def test_lesson_9_trains_its_networks_exactly_as_lesson_6():
-    """Lesson 9 analyses lesson 6's networks in lesson 6's run folders, training them there
-    if they are missing: its settings, data, recipe and gradient record must be lesson 6's,
-    or the two lessons would write different networks into the same folder."""
-    folder = pathlib.Path(course.NOTEBOOKS)
-    six, nine = ([cell.source for cell in code_cells(load(folder / name))]
-                 for name in ("06_why_residuals.ipynb", "09_what_resnets_learn.ipynb"))
-
-    def cell_with(sources, text):
-        return next(source for source in sources if text in source)
-
-    for marker in ("RUN = by_profile(", "splits = data.load_dataset(", "steps = len(splits"):
-        assert cell_with(nine, marker) == cell_with(six, marker), marker
-
-    def build(source):
-        tree = ast.parse(cell_with(source, "def build(name):"))
-        return next(ast.unparse(node) for node in tree.body
-                    if isinstance(node, ast.FunctionDef) and node.name == "build")
-
-    assert build(nine) == build(six)
-    for text in ('path=f"{OUT}/{name}/gradients.json"', "next(iter(splits.validation))"):
-        assert text in "\n".join(six) and text in "\n".join(nine), text

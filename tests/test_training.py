@@ -13,7 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from resnet_lab import training
+from resnet_lab import env, training
+from resnet_lab.config import ConfigError, RunConfig
 from resnet_lab.data import load_dataset
 
 TINY = dict(image_size=32, batch_size=8, train_size=32, validation_size=16)
@@ -24,10 +25,9 @@ def tiny_splits(seed=0):
                         train_size=TINY["train_size"], validation_size=TINY["validation_size"])
 
 
-def tiny_model(splits, epochs=2, **kwargs):
-    return training.build_model(len(splits.class_names), 32, batch_size=8,
-                                steps_per_epoch=len(splits.train),
-                                epochs=epochs, **kwargs)
+def tiny_model(splits, epochs=2, **settings):
+    config = RunConfig(image_size=32, batch_size=8, epochs=epochs, augment=False, **settings)
+    return training.build_model(config, splits)
 
 
 TINY_ARGS = ["--image-size", "32", "--batch-size", "8", "--train-size", "32",
@@ -52,15 +52,23 @@ def finished_run(tmp_path_factory):
     return out, json.loads(result.stdout[result.stdout.index("{"):])
 
 
-def test_the_recipe_chooses_precision_and_xla_for_the_device():
-    kind, _, major = training.accelerator()
-    expected = {"cpu": "float32", "tpu": "mixed_bfloat16"}.get(
-        kind, "mixed_bfloat16" if (major or 0) >= 8 else "mixed_float16")
-    assert training.precision_for_device() == expected
+@pytest.mark.parametrize("device, policy", [
+    (env.Device("cpu", "CPU", None), "float32"),
+    (env.Device("gpu", "Tesla T4", 7), "mixed_float16"),
+    (env.Device("gpu", "NVIDIA H100", 9), "mixed_bfloat16"),
+    (env.Device("tpu", "TPU", None), "mixed_bfloat16"),
+])
+def test_the_recipe_chooses_the_precision_by_the_device(device, policy, monkeypatch):
+    monkeypatch.setattr(training, "accelerator", lambda: device)
+    assert training.precision_for_device() == policy
+
+
+def test_the_model_takes_the_devices_precision_and_xla_setting():
     model = tiny_model(tiny_splits(), epochs=1)
-    assert model.dtype_policy.name == expected
+    assert model.dtype_policy.name == training.precision_for_device()
     # Keras' "auto": XLA on accelerators, and always under JAX; off for TensorFlow on CPUs.
-    assert model.jit_compile is (kind != "cpu" or keras.backend.backend() == "jax")
+    on_cpu = env.accelerator().kind == "cpu"
+    assert model.jit_compile is (not on_cpu or keras.backend.backend() == "jax")
 
 
 def test_mixed_precision_keeps_a_float32_softmax_and_leaves_the_global_policy_alone():
@@ -85,7 +93,8 @@ def test_every_residual_branch_starts_at_zero_and_batchnorm_uses_momentum_0_9():
 def test_the_rest_of_the_family_fits_the_recipe(name, zeroed):
     """Each residual branch's last BatchNorm starts at zero: one per basic block of
     ResNet-18, per bottleneck of ResNet-50-D; v2's branches end with a convolution."""
-    model = training.build_model(3, 32, model=name, steps_per_epoch=2, epochs=1)
+    config = RunConfig(model=name, image_size=32, epochs=1, augment=False)
+    model = training.build_model(config, num_classes=3, steps_per_epoch=2)
     scales = [layer.gamma.numpy() for layer in model.layers
               if isinstance(layer, keras.layers.BatchNormalization)]
     assert sum(not np.any(g) for g in scales) == zeroed
@@ -100,8 +109,9 @@ def test_without_zero_init_a_resnet_starts_like_its_plain_twin():
         return {layer.name: layer.gamma.numpy() for layer in network.layers
                 if isinstance(layer, keras.layers.BatchNormalization)}
 
-    def cifar(name, **kwargs):
-        return training.build_model(8, 16, model=name, steps_per_epoch=2, epochs=1, **kwargs)
+    def cifar(name, **settings):
+        config = RunConfig(model=name, image_size=16, epochs=1, augment=False, **settings)
+        return training.build_model(config, num_classes=8, steps_per_epoch=2)
 
     zeroed = [name for name, g in batchnorm_scales(cifar("resnet8")).items() if not np.any(g)]
     assert zeroed == ["s1b1_bn2", "s2b1_bn2", "s3b1_bn2"]  # the recipe: each block's last
@@ -111,8 +121,8 @@ def test_without_zero_init_a_resnet_starts_like_its_plain_twin():
         assert len(scales) == 7 and all(np.all(g == 1) for g in scales.values())
     for a, b in zip(*(model.get_weights() for model in twins), strict=True):
         np.testing.assert_array_equal(a, b)  # the same seed: the same starting weights
-    with pytest.raises(ValueError, match="resnet8 needs images of at least 8x8"):
-        training.build_model(8, 4, model="resnet8")
+    with pytest.raises(ConfigError, match="image_size must be at least 8 for resnet8"):
+        RunConfig(model="resnet8", image_size=4)
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():
@@ -138,7 +148,8 @@ def test_fit_writes_history_checkpoints_curves_and_summary(finished_run):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob("*partial*"))
     assert json.loads((out / "summary.json").read_text()) == summary
-    assert summary["epochs_finished"] == 2 and summary["precision"] == "float32"
+    assert summary["epochs_finished"] == 2
+    assert summary["precision"] == training.precision_for_device()  # the CLI's "auto"
     reloaded = keras.saving.load_model(out / "best.keras")
     assert reloaded.output.shape[-1] == 8
 
@@ -246,9 +257,10 @@ def test_two_replicas_train_together_with_mirrored_strategy(tmp_path):
         from resnet_lab.data import load_dataset
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         splits = load_dataset("shapes", 32, 8, train_size=32, validation_size=16)
-        model = training.build_model(8, 32, batch_size=8, steps_per_epoch=4, epochs=1,
-                                     strategy=strategy, model="resnet8",
-                                     augmentation="shift")
+        from resnet_lab.config import RunConfig
+        config = RunConfig(model="resnet8", image_size=32, batch_size=8, epochs=1)
+        model = training.build_model(config, num_classes=8, steps_per_epoch=4,
+                                     strategy=strategy)
         summary = training.fit(model, splits, 1, {str(tmp_path)!r}, verbose=0)
         print("replicas", strategy.num_replicas_in_sync, "finished", summary["epochs_finished"])
     """)
@@ -259,14 +271,30 @@ def test_two_replicas_train_together_with_mirrored_strategy(tmp_path):
     assert np.isfinite(training.read_history(pathlib.Path(tmp_path))["loss"][0])
 
 
-def test_the_config_knows_the_same_datasets_and_sizes_as_the_package():
-    from resnet_lab import augment, config, data, models
+def test_build_model_takes_a_run_config_and_its_batches():
+    splits = tiny_splits()
+    with pytest.raises(TypeError, match="RunConfig"):
+        training.build_model(8, 32)
+    with pytest.raises(ConfigError, match="the batches hold 8 images, the config says "
+                                          "batch_size 16"):
+        training.build_model(RunConfig(batch_size=16), splits)
+    with pytest.raises(TypeError, match="num_classes and steps_per_epoch"):
+        training.build_model(RunConfig(model="resnet8"))
 
-    assert config.DATASETS == data.DATASETS
-    assert config.MIN_IMAGE_SIZE == models.MIN_INPUT_SIZE
-    assert config.MIN_CIFAR_IMAGE_SIZE == models.CIFAR_MIN_INPUT_SIZE
-    assert set(config.AUGMENTATIONS) == set(config.DATASETS)
-    assert set(config.AUGMENTATIONS.values()) <= set(augment.KINDS)
+
+def test_every_setting_of_the_recipe_reaches_the_model():
+    config = RunConfig(model="resnet8", image_size=16, batch_size=8, epochs=10,
+                       learning_rate=1e-3, warmup_epochs=2, weight_decay=0.01,
+                       bn_momentum=0.8, label_smoothing=0.2, augment=False)
+    model = training.build_model(config, num_classes=8, steps_per_epoch=4)
+    optimizer = model.optimizer
+    assert optimizer.weight_decay == pytest.approx(0.01)
+    schedule = optimizer._learning_rate
+    assert (schedule.peak, schedule.total_steps, schedule.warmup_steps) == (1e-3, 40, 8)
+    assert model.loss.label_smoothing == pytest.approx(0.2)
+    assert {layer.momentum for layer in model._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.8}
+    assert not any(layer.name == "augment" for layer in model.layers)
 
 
 def test_a_run_folder_with_other_settings_is_refused_in_one_line(finished_run):
@@ -305,8 +333,6 @@ class StopAfterFirstEpoch(keras.callbacks.Callback):
 
 def test_a_resumed_run_sees_the_same_batches_and_augmentation_as_an_uninterrupted_one(
         tmp_path):
-    from resnet_lab.config import RunConfig
-
     config = RunConfig(model="resnet8", image_size=16, batch_size=8, epochs=2,
                        train_size=32, validation_size=16, seed=3)
     whole = training.train(config, tmp_path / "whole", root=tmp_path / "data", verbose=0)
@@ -336,8 +362,9 @@ def test_fit_shuffles_the_training_batches_anew_each_epoch(tmp_path):
     train = splits.train
     recording = Recording(train.images, train.labels, train.num_classes, train.batch_size,
                           shuffle=True)
-    model = training.build_model(8, 32, model="resnet8", batch_size=8,
-                                 steps_per_epoch=len(recording), epochs=3)
+    model = training.build_model(RunConfig(model="resnet8", image_size=32, batch_size=8,
+                                           epochs=3), num_classes=8,
+                                 steps_per_epoch=len(recording))
     training.fit(model, splits._replace(train=recording), 3, tmp_path, verbose=0)
     assert recording.seen == [0, 1, 2]  # each epoch's own order, whichever input path
 

@@ -5,7 +5,6 @@ carry ResNet names (the check of lesson 7 uses the same one).
 """
 
 import json
-import os
 import re
 
 import keras
@@ -108,7 +107,7 @@ def test_a_frozen_batchnorm_keeps_its_statistics_when_fit_trains_the_rest():
     labels = keras.utils.to_categorical(rng.integers(0, 3, 16), 3)
 
     def fit_once(unfreeze):
-        base = checks._small_base()
+        base = checks.small_base()
         model = transfer.transfer_model(base, 3)
         unfreeze(base)
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
@@ -217,8 +216,8 @@ def test_lesson_7_pretrains_with_lesson_5s_settings_so_it_reuses_its_run():
         "05_train_resnet50.ipynb")
 
 
-@pytest.mark.skipif(not os.environ.get("RESNET_LAB_SLOW_TESTS"),
-                    reason="about 75 s on 2 cores: make test-online runs it")
+@pytest.mark.slow  # about 75 s on 2 cores: make test-online runs it
+@pytest.mark.timeout(1200)  # the lesson's cells may take 900 s each
 def test_lesson_7_runs_online_with_weights_and_imagenette_served_locally(
         weights_server, tmp_path):
     """Lesson 7 with ONLINE = True: ImageNet weights (top and no top) and Imagenette come
@@ -265,18 +264,20 @@ def transfer_base_url():
 
 SITECUSTOMIZE = '''\
 """Point the course's downloads at files served on 127.0.0.1 (lesson 7's online test)."""
+import dataclasses
 import json
 import os
 
 from keras.src.applications import imagenet_utils
 
-from resnet_lab import data, weights
+from resnet_lab import data, registry, weights
 
 served = json.load(open(os.environ["RESNET_LAB_SERVED"]))
 weights.WEIGHTS_BASE_URL = served["base_url"]
-weights.IMAGENET_WEIGHTS = {"resnet50": tuple(served["weights"])}
+registry.MODELS["resnet50"] = dataclasses.replace(registry.MODELS["resnet50"],
+                                                  imagenet_weights=tuple(served["weights"]))
 spec = data.ARCHIVES["imagenette"]
-data.ARCHIVES["imagenette"] = data.RemoteArchive(
+data.ARCHIVES["imagenette"] = registry.RemoteArchive(
     name=spec.name, origin=served["base_url"] + spec.fname, sha256=served["archive_sha256"],
     size=served["archive_size"], folder=spec.folder, licence=spec.licence)
 # decode_predictions' class names, which it would download once

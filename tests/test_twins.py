@@ -7,6 +7,7 @@ ImageNet weight files loaded through the same loader. Each pair of models is bui
 for the module: the deep ones take seconds to build.
 """
 
+import dataclasses
 import hashlib
 
 import keras
@@ -15,7 +16,7 @@ import pytest
 from conftest import write_legacy_h5
 
 import resnet_lab.weights as weights_module
-from resnet_lab import models
+from resnet_lab import models, registry
 from resnet_lab.weights import canonical_name, randomize_weights, transfer_weights
 
 TWINS = {
@@ -103,7 +104,8 @@ def test_imagenet_weights_load_through_the_same_loader(name, tmp_path, monkeypat
     cached.parent.mkdir()
     write_legacy_h5(source, cached)
     md5 = hashlib.md5(cached.read_bytes()).hexdigest()
-    monkeypatch.setitem(weights_module.IMAGENET_WEIGHTS, weights_name, ("0" * 32, md5))
+    published = dataclasses.replace(registry.MODELS[weights_name], imagenet_weights=("0" * 32, md5))
+    monkeypatch.setitem(registry.MODELS, weights_name, published)
     monkeypatch.setattr(weights_module, "CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(weights_module, "WEIGHTS_BASE_URL", "http://127.0.0.1:9/")  # unused
     model = getattr(models, name)(weights="imagenet", include_top=False,

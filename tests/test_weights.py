@@ -4,6 +4,7 @@ The ImageNet files cannot be downloaded here, so the tests write files in the sa
 legacy HDF5 layout and serve them from 127.0.0.1: the real get_file/md5/load path runs.
 """
 
+import dataclasses
 import hashlib
 import importlib
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import resnet_lab.weights as weights_module
-from resnet_lab import ResNet50, WeightsUnavailableError, transfer_weights
+from resnet_lab import ResNet50, WeightsUnavailableError, registry, transfer_weights
 from resnet_lab.weights import canonical_name, randomize_weights
 
 SMALL = (32, 32, 3)
@@ -125,7 +126,8 @@ def test_a_download_with_the_wrong_md5_is_rejected_and_deleted(weights_server, t
                                                                monkeypatch):
     _, files = weights_server
     fname, _, _ = files[False]
-    monkeypatch.setattr(weights_module, "IMAGENET_WEIGHTS", {"resnet50": ("0" * 32, "0" * 32)})
+    wrong = dataclasses.replace(registry.MODELS["resnet50"], imagenet_weights=("0" * 32,) * 2)
+    monkeypatch.setitem(registry.MODELS, "resnet50", wrong)
     with pytest.raises(WeightsUnavailableError, match="does not match its published md5"):
         ResNet50(weights="imagenet", include_top=False)
     assert not (tmp_path / "keras" / "models" / fname).exists()
@@ -164,5 +166,8 @@ def test_published_file_names_and_hashes_match_keras_applications():
     except ImportError:
         pytest.skip("keras.applications' resnet module moved")
     assert weights_module.WEIGHTS_BASE_URL == resnet.BASE_WEIGHTS_PATH
-    for name, hashes in weights_module.IMAGENET_WEIGHTS.items():
-        assert hashes == resnet.WEIGHTS_HASHES[name], name
+    published = {name: spec.imagenet_weights for name, spec in registry.MODELS.items()
+                 if spec.imagenet_weights}
+    assert published == {name: resnet.WEIGHTS_HASHES[name] for name in published}
+    assert set(published) == {"resnet50", "resnet101", "resnet152", "resnet50v2",
+                              "resnet101v2", "resnet152v2"}
