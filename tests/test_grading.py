@@ -153,8 +153,8 @@ def test_a_grading_kernel_without_resnet_lab_stops_autograde_instead_of_scoring_
 
 
 
-@pytest.mark.skipif(not os.environ.get("RESNET_LAB_SLOW_TESTS"),
-                    reason="about 3 minutes on 2 cores: make test-grading runs it")
+@pytest.mark.slow  # about 3 minutes on 2 cores: make test-grading runs it
+@pytest.mark.timeout(1800)
 def test_lesson_5_is_graded_right_wrong_and_copied(tmp_path):
     """Lesson 5 trains ResNet-50 even in the smoke profile (about a minute per student
     on 2 cores), hence the guide's timeout, and leaves no checkpoints behind."""
