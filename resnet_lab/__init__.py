@@ -1,15 +1,18 @@
 """resnet_lab: the helper package of the resnet-lab course on residual networks.
 
-Layers, bottom to top: ``blocks`` (identity and convolutional blocks), ``models``
-(ResNet-50 built from them, its deeper twins ResNet-101/152 and the pre-activation
-ResNet-50/101/152 V2; ``family``: ResNet-18/34, ResNeXt-50, ResNet-50-D),
-``weights`` (name-mapped weight transfer and the ImageNet weights), ``config`` (a run's
-settings), ``data`` (cached datasets in batches), ``augment`` (augmentation on the
-accelerator), ``training`` (the recipe) and ``transfer`` (a pretrained base and a new
-classifier).
-Beside them, for the lessons: ``env`` (profile, versions), ``summary`` (tables),
-``plotting``, ``analysis`` (gradients), ``checks`` (exercise feedback), ``student``
-(student notebooks) and ``course`` (running the notebooks headless).
+Bottom to top, in three parts (README.md, "What is in the repository", says more):
+
+- facts and settings, with no Keras: ``registry`` (every model and dataset the course
+  knows), ``config`` (``RunConfig``, one training run's settings), ``env`` (the device,
+  the lessons' profiles, versions) and ``files`` (atomic writes);
+- the library the lessons import: ``blocks`` (identity, convolutional and pre-activation
+  blocks), ``models`` (ResNet-50 built from them, its twins ResNet-101/152 and
+  ResNet-50/101/152 V2, lesson 6's CIFAR networks), ``family`` (ResNet-18/34,
+  ResNeXt-50, ResNet-50-D), ``weights`` (name-mapped weight transfer, ImageNet
+  weights), ``data``, ``augment``, ``training`` (the recipe), ``transfer``,
+  ``analysis``, ``plotting`` and ``summary``;
+- for the course around them: ``checks`` (the exercises' feedback) and ``commands``
+  (``python -m resnet_lab train``, ``bench``, ``student``, ``grade``, ``course``).
 
 The main names are importable from here; Keras is imported on first use, so that
 ``python -m resnet_lab --help`` answers at once.

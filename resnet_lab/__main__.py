@@ -1,7 +1,7 @@
 """python -m resnet_lab COMMAND ...: the course's command line.
 
-Each command lives in its own module with a ``main(argv)`` function; it is imported
-only when used, so ``--help`` stays fast.
+Each command lives in its own module of ``resnet_lab.commands`` with a ``main(argv)``
+function; it is imported only when used, so ``--help`` stays fast.
 """
 
 import importlib
@@ -10,12 +10,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-COMMANDS = {
-    "course": ("resnet_lab.course", "run the notebooks headless (HTML course, clean outputs)"),
-    "student": ("resnet_lab.student", "write student versions of the lesson notebooks"),
-    "grade": ("resnet_lab.grade", "grade student notebooks with the course's own checks"),
-    "train": ("resnet_lab.train_cli", "train a model headless (resumable)"),
-    "bench": ("resnet_lab.bench", "measure training and inference throughput"),
+COMMANDS = {  # name: (its module in resnet_lab.commands, what it does)
+    "course": ("course", "run the notebooks headless (HTML course, clean outputs)"),
+    "student": ("student", "write student versions of the lesson notebooks"),
+    "grade": ("grade", "grade student notebooks with the course's own checks"),
+    "train": ("train", "train a model headless (resumable)"),
+    "bench": ("bench", "measure training and inference throughput"),
 }
 
 
@@ -31,7 +31,7 @@ def main(argv=None):
             return 2
         print(message)
         return 0
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    module = importlib.import_module(f"resnet_lab.commands.{COMMANDS[argv[0]][0]}")
     return module.main(argv[1:])
 
 

@@ -2,7 +2,7 @@
 
     python -m resnet_lab train --dataset shapes --epochs 5 --image-size 32 --out runs/shapes
 
-(the command line is resnet_lab/train_cli.py). A run's settings are one
+(the command line is resnet_lab/commands/train.py). A run's settings are one
 ``resnet_lab.config.RunConfig``: ``train(config, out)`` loads the data, builds the model
 and fits it; ``build_model(config, splits)`` and ``fit(..., config=config)`` are the
 steps, for the notebooks. The device comes from ``resnet_lab.env.accelerator()``, the

@@ -4,6 +4,7 @@ Keras, NumPy and h5py are imported only by the fixtures that use them, so that a
 of plain Python (a command line, the notebooks' text) runs without the ML stack.
 """
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -11,6 +12,8 @@ import os
 import threading
 
 import pytest
+
+from resnet_lab import registry
 
 SLOW = "RESNET_LAB_SLOW_TESTS"  # =1 runs the tests marked slow
 
@@ -117,8 +120,9 @@ def weights_server(published_style_files, tmp_path, monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(weights_module, "WEIGHTS_BASE_URL",
                         f"http://127.0.0.1:{server.server_port}/")
-    monkeypatch.setattr(weights_module, "IMAGENET_WEIGHTS",
-                        {"resnet50": (files[True][1], files[False][1])})
+    served = dataclasses.replace(registry.MODELS["resnet50"],
+                                 imagenet_weights=(files[True][1], files[False][1]))
+    monkeypatch.setitem(registry.MODELS, "resnet50", served)
     monkeypatch.setattr(weights_module, "CACHE_DIR", str(tmp_path / "keras"))
     yield folder, files
     server.shutdown()

@@ -12,7 +12,8 @@ import sys
 import keras
 import pytest
 
-from resnet_lab import bench, env, training
+from resnet_lab import env, training
+from resnet_lab.commands import bench
 
 # The smallest run that still goes through every part: 32x32 (ResNet-50's minimum),
 # batch 2, one round. Tracing a training step of ResNet-50 with the recipe's AdamW

@@ -76,7 +76,7 @@ def test_a_run_folder_is_resumed_only_with_the_same_settings(tmp_path):
 
 
 def test_the_config_module_needs_no_keras():
-    script = ("import sys; import resnet_lab.config, resnet_lab.train_cli; "
+    script = ("import sys; import resnet_lab.config, resnet_lab.commands.train; "
               "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60)

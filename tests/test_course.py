@@ -2,7 +2,7 @@
 
 import pytest
 
-from resnet_lab import course
+from resnet_lab.commands import course
 
 
 @pytest.mark.parametrize("argv, prog, message", [

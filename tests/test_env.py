@@ -8,7 +8,8 @@ import sys
 import nbformat
 import pytest
 
-from resnet_lab import course, env
+from resnet_lab import env
+from resnet_lab.commands import course
 
 
 @pytest.mark.parametrize("value, profile", [("smoke", "smoke"), (" CPU ", "cpu"),

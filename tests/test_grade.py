@@ -7,7 +7,7 @@ hands it in: answered, answered wrongly, or with the check cell doctored.
 import nbformat
 import pytest
 
-from resnet_lab import course, grade, student
+from resnet_lab.commands import course, grade, student
 
 LESSON = "01_skip_connection.ipynb"
 RIGHT = 'z = layers.Add()([x, fx])\n    return layers.Activation("relu")(z)'

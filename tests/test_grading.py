@@ -15,7 +15,7 @@ import textwrap
 import nbformat
 import pytest
 
-from resnet_lab import course, student
+from resnet_lab.commands import course, student
 
 pytest.importorskip("nbgrader")
 

@@ -17,7 +17,7 @@ import pytest
 
 import resnet_lab.blocks
 import resnet_lab.models
-from resnet_lab import course, student
+from resnet_lab.commands import course, student
 
 NOTEBOOKS = course.notebook_paths()
 NAMES = [path.name for path in NOTEBOOKS]

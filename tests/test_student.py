@@ -9,8 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from resnet_lab import course, notebooks, student
-from resnet_lab.student import MarkerError, convert_source
+from resnet_lab.commands import course, notebooks, student
+from resnet_lab.commands.student import MarkerError, convert_source
 
 LESSONS = notebooks.notebook_paths()
 NAMES = [path.name for path in LESSONS]

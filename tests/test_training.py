@@ -212,7 +212,8 @@ def test_an_out_that_is_a_file_is_refused(tmp_path):
 KILLED_AFTER_EPOCH_2 = """
 import os, signal, sys
 import keras
-from resnet_lab import train_cli, training
+from resnet_lab import training
+from resnet_lab.commands import train as train_cli
 
 class KillAfterSecondEpoch(keras.callbacks.Callback):
     # Runs after the recipe's callbacks: epoch 2's row and backup are written, and the

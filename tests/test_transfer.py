@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import test_data
 
-from resnet_lab import checks, course, data, transfer
+from resnet_lab import checks, data, transfer
+from resnet_lab.commands import course
 from resnet_lab.models import ResNet50
 from resnet_lab.weights import randomize_weights
 

@@ -57,7 +57,6 @@ from resnet_lab.checks.skip import check_skip_connection
 from resnet_lab.checks.stages import check_resnet50_stages, check_resnet_stage
 from resnet_lab.checks.transfer import check_transfer_model, small_base
 
-
 __all__ = [
     "IDENTITY_PARTS",
     "NOT_WRITTEN",

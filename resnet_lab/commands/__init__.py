@@ -1,8 +1,14 @@
-"""What the commands of ``python -m resnet_lab`` share: a parser that reports a mistake
-in one line, and argument types.
+"""The commands of ``python -m resnet_lab``, one module each, and what they share.
 
-Standard library only, so that a command can check its arguments before it imports
-Keras.
+- ``train``: the training recipe, headless and resumable;
+- ``bench``: training and inference throughput, ours next to keras.applications;
+- ``student``: the student (exercise) versions of the lessons;
+- ``grade``: grading student notebooks with the course's own checks;
+- ``course``: running the lessons headless (HTML course, clean stored outputs);
+- ``notebooks``: the lesson files themselves and their Colab addresses.
+
+Here: a parser that reports a mistake in one line, and argument types. Standard library
+only, so that a command can check its arguments before it imports Keras.
 """
 
 import argparse

@@ -12,7 +12,7 @@ import tomllib
 
 from resnet_lab.files import write_atomically
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 EXERCISES = NOTEBOOKS / "exercises"
 COLAB = "https://colab.research.google.com/github/"

@@ -35,7 +35,7 @@ import sys
 import time
 
 from resnet_lab import registry
-from resnet_lab.cli import OneLineParser, positive_int
+from resnet_lab.commands import OneLineParser, positive_int
 from resnet_lab.config import MODELS, PRECISIONS
 
 MODES = ("synthetic", "pipeline")

@@ -24,10 +24,8 @@ import re
 import sys
 import time
 
-from resnet_lab import student
-from resnet_lab.cli import OneLineParser
-from resnet_lab.files import write_atomically
-from resnet_lab.notebooks import (
+from resnet_lab.commands import OneLineParser, student
+from resnet_lab.commands.notebooks import (
     BADGE,
     EXERCISES,
     ROOT,
@@ -37,7 +35,8 @@ from resnet_lab.notebooks import (
     repository_url,
     write_notebook,
 )
-from resnet_lab.notebooks import NOTEBOOKS as NOTEBOOKS  # the lessons' folder, here too
+from resnet_lab.commands.notebooks import NOTEBOOKS as NOTEBOOKS  # the lessons' folder, here too
+from resnet_lab.files import write_atomically
 
 # The course's install line in the notebooks: pip install "resnet-lab @ git+URL".
 _INSTALL = re.compile(r'"resnet-lab @ git\+[^"]*"')

@@ -23,8 +23,7 @@ import pathlib
 import sys
 import tempfile
 
-from resnet_lab import course, student
-from resnet_lab.cli import OneLineParser
+from resnet_lab.commands import OneLineParser, course, student
 from resnet_lab.env import PROFILES
 
 

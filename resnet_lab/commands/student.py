@@ -38,9 +38,8 @@ import sys
 import textwrap
 from typing import NamedTuple
 
-from resnet_lab.cli import OneLineParser
-from resnet_lab.files import write_atomically
-from resnet_lab.notebooks import (
+from resnet_lab.commands import OneLineParser
+from resnet_lab.commands.notebooks import (
     BADGE,
     colab_url,
     github_url,
@@ -48,6 +47,7 @@ from resnet_lab.notebooks import (
     notebook_text,
     read_notebook,
 )
+from resnet_lab.files import write_atomically
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"

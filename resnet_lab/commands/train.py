@@ -14,7 +14,7 @@ import re
 import sys
 
 from resnet_lab import registry
-from resnet_lab.cli import OneLineParser, positive_int
+from resnet_lab.commands import OneLineParser, positive_int
 from resnet_lab.config import DATASETS, MODELS, PRECISIONS, ConfigError, RunConfig, check_run_folder
 
 DEFAULTS = RunConfig()
