@@ -25,8 +25,9 @@ The recipe, and why:
   for 90-epoch ImageNet runs; in the few epochs of a course run it barely moved in our
   trials, where AdamW learns from the first epoch.
 - **zero-initialised residual branches**: the last BatchNorm of each block starts
-  with scale 0, so every identity block starts as the identity (lesson 1) and every
-  convolutional block as its projection shortcut.
+  with scale 0 (each block marks it: ``blocks.branch_end_batchnorm``), so every identity
+  block starts as the identity (lesson 1) and every convolutional block as its
+  projection shortcut.
 - **BatchNorm momentum 0.9** (PyTorch's default) instead of Keras' 0.99: with 0.99
   the moving statistics lag behind the weights for hundreds of steps, and a short run
   that looks good in training fails in inference mode.

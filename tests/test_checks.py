@@ -617,7 +617,8 @@ def test_the_checks_work_under_the_jax_backend():
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "backend jax" in result.stdout, result.stdout[:500]
-    assert " 4 passed" in summary and "failed" not in summary, summary
+    # Exit code 0 means tests were collected and none failed (no test at all is 5).
+    assert " passed" in summary and "skipped" not in summary, summary
 
 
 # ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from resnet_lab import env
-from resnet_lab.commands import course
+from resnet_lab.commands import notebooks
 
 
 @pytest.mark.parametrize("value, profile", [("smoke", "smoke"), (" CPU ", "cpu"),
@@ -101,12 +101,12 @@ def test_a_lesson_given_an_unknown_profile_by_papermill_says_so_in_one_line(monk
     from nbclient.exceptions import CellExecutionError
 
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    nb = nbformat.read(course.notebook_paths()[0], as_version=4)
+    nb = nbformat.read(notebooks.notebook_paths()[0], as_version=4)
     index = next(i for i, cell in enumerate(nb.cells)
                  if "parameters" in cell.metadata.get("tags", []))
     nb.cells.insert(index + 1, nbformat.v4.new_code_cell('PROFILE = "fast"'))
     client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(course.NOTEBOOKS)}})
+                            resources={"metadata": {"path": str(notebooks.NOTEBOOKS)}})
     with pytest.raises(CellExecutionError) as info:
         client.execute()
     assert info.value.ename == "ValueError"

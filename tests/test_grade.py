@@ -7,7 +7,7 @@ hands it in: answered, answered wrongly, or with the check cell doctored.
 import nbformat
 import pytest
 
-from resnet_lab.commands import course, grade, student
+from resnet_lab.commands import grade, notebooks, student
 
 LESSON = "01_skip_connection.ipynb"
 RIGHT = 'z = layers.Add()([x, fx])\n    return layers.Activation("relu")(z)'
@@ -18,7 +18,7 @@ CHECK_PASSED = "skip_connection: all checks passed, it computes relu(F(x) + x)."
 def hand_in(folder, name, answer=None, doctor=None, written=None):
     """The exercise version of lesson 1 with ``answer`` in place of the placeholder,
     ``doctor(cell)`` applied to its check cell and ``written`` as the question's answer."""
-    nb = nbformat.read(course.EXERCISES / LESSON, as_version=4)
+    nb = nbformat.read(notebooks.EXERCISES / LESSON, as_version=4)
     for cell in nb.cells:
         grading = cell.metadata.get("nbgrader", {})
         if grading.get("solution") and answer is not None:
@@ -48,7 +48,7 @@ def report(tmp_path_factory):
     paths = [hand_in(folder, "alice", RIGHT, written="Larger near the input."),
              hand_in(folder, "carol", CONCATENATED, doctor=fake_pass),
              hand_in(folder, "dan", doctor=deleted)]  # unanswered, and no check to fail
-    return {path.name.split("_")[0]: grade.grade(path, course.notebook_paths())
+    return {path.name.split("_")[0]: grade.grade(path, notebooks.notebook_paths())
             for path in paths}
 
 
@@ -128,11 +128,11 @@ def test_bad_arguments_get_one_line_and_exit_status_2(argv, message, capsys):
 
 
 def test_every_lesson_with_exercises_is_found_from_its_exercise_version():
-    lessons = course.notebook_paths()
-    for path in course.EXERCISES.glob("*.ipynb"):
+    lessons = notebooks.notebook_paths()
+    for path in notebooks.EXERCISES.glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         assert grade.lesson_of(nb, lessons).name == path.name
-        graded = grade.graded_notebook(nb, nbformat.read(course.NOTEBOOKS / path.name,
+        graded = grade.graded_notebook(nb, nbformat.read(notebooks.NOTEBOOKS / path.name,
                                                          as_version=4))
         # the exercise version's cells, with the course's check cells and hidden tests
         assert student.count_exercises(graded) == 0

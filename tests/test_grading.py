@@ -15,12 +15,12 @@ import textwrap
 import nbformat
 import pytest
 
-from resnet_lab.commands import course, student
+from resnet_lab.commands import notebooks, student
 
 pytest.importorskip("nbgrader")
 
 LESSONS = ["01_skip_connection.ipynb", "03_convolutional_block.ipynb"]
-GUIDE = course.NOTEBOOKS / "README.md"
+GUIDE = notebooks.NOTEBOOKS / "README.md"
 MISTAKES = {  # a wrong submission: what it changes, and the sentence its feedback must show
     "01_skip_connection.ipynb": (
         ("layers.Add()([x, fx])", "layers.Concatenate()([x, fx])"),
@@ -79,7 +79,7 @@ def wrong(name, answer):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("grading")
-    assert student.main([*(str(course.NOTEBOOKS / name) for name in LESSONS),
+    assert student.main([*(str(notebooks.NOTEBOOKS / name) for name in LESSONS),
                          "--keep-solutions", "--out", str(root / "source" / "lesson01")]) == 0
     (root / "nbgrader_config.py").write_text(guide_config())
     nbgrader("generate_assignment", "lesson01", cwd=root)
@@ -100,7 +100,7 @@ def test_the_source_notebooks_keep_the_answers_and_say_they_are_the_exercise_ver
 def test_generate_assignment_writes_the_committed_exercise_versions(graded):
     for name in LESSONS:
         released = nbformat.read(graded / "release" / "lesson01" / name, as_version=4)
-        committed = nbformat.read(course.EXERCISES / name, as_version=4)
+        committed = nbformat.read(notebooks.EXERCISES / name, as_version=4)
         assert [cell.source for cell in released.cells] == \
             [cell.source for cell in committed.cells]
 
@@ -159,7 +159,7 @@ def test_lesson_5_is_graded_right_wrong_and_copied(tmp_path):
     """Lesson 5 trains ResNet-50 even in the smoke profile (about a minute per student
     on 2 cores), hence the guide's timeout, and leaves no checkpoints behind."""
     lesson = "05_train_resnet50.ipynb"
-    assert student.main([str(course.NOTEBOOKS / lesson), "--keep-solutions", "--out",
+    assert student.main([str(notebooks.NOTEBOOKS / lesson), "--keep-solutions", "--out",
                          str(tmp_path / "source" / "lesson05")]) == 0
     (tmp_path / "nbgrader_config.py").write_text(guide_config())
     nbgrader("generate_assignment", "lesson05", cwd=tmp_path)

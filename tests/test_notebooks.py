@@ -17,9 +17,9 @@ import pytest
 
 import resnet_lab.blocks
 import resnet_lab.models
-from resnet_lab.commands import course, student
+from resnet_lab.commands import course, notebooks, student
 
-NOTEBOOKS = course.notebook_paths()
+NOTEBOOKS = notebooks.notebook_paths()
 NAMES = [path.name for path in NOTEBOOKS]
 ABSOLUTE_PATH = re.compile(r"(/home/|/root/|/Users/|/tmp/|/work/|[A-Z]:\\\\)")
 TIMING = re.compile(r"\d+(\.\d+)?\s?(ms|us|µs|s)/step|Wall time|CPU times|\d+(\.\d+)? ?seconds")
@@ -81,10 +81,10 @@ def test_cells_are_short(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_colab_badge_and_install_use_the_one_repository_url(path):
     nb = load(path)
-    assert f"]({course.colab_url(path.name)})" in nb.cells[0].source
+    assert f"]({notebooks.colab_url(path.name)})" in nb.cells[0].source
     installs = [cell.source for cell in code_cells(nb) if "google.colab" in cell.source]
     assert len(installs) == 1
-    assert f'"resnet-lab @ git+{course.repository_url()}"' in installs[0]
+    assert f'"resnet-lab @ git+{notebooks.repository_url()}"' in installs[0]
 
 
 PACKAGE_MODULES = [resnet_lab.blocks, resnet_lab.models]
@@ -161,7 +161,7 @@ def test_only_marker_lines_are_ignored_when_comparing_with_the_package():
     assert without_exercise_markers(source) == "def f(x):\n    return x  # ### END SOLUTION"
 
 
-def test_course_build_writes_html_pages_and_an_index(tmp_path, monkeypatch):
+def test_course_build_writes_html_pages_and_an_index(tmp_path):
     lessons = tmp_path / "notebooks"
     lessons.mkdir()
     nb = nbformat.v4.new_notebook(cells=[
@@ -171,8 +171,7 @@ def test_course_build_writes_html_pages_and_an_index(tmp_path, monkeypatch):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, lessons / "01_tiny.ipynb")
-    monkeypatch.setattr(course, "NOTEBOOKS", lessons)
-    index = course.build(tmp_path / "html", profile="smoke")
+    index = course.build(tmp_path / "html", profile="smoke", paths=[lessons / "01_tiny.ipynb"])
     page = (tmp_path / "html" / "01_tiny.html").read_text()
     assert "<pre>42" in page and "TFLOG" not in page
     assert 'href="01_tiny.html"' in index.read_text() and "A tiny lesson" in index.read_text()
@@ -191,7 +190,7 @@ def test_clean_merges_streams_and_drops_stderr_and_timings():
 
 
 def test_repository_path_is_the_checkout():
-    assert (pathlib.Path(course.ROOT) / "pyproject.toml").exists()
+    assert (pathlib.Path(notebooks.ROOT) / "pyproject.toml").exists()
 
 
 def test_measurements_are_kept_for_the_html_course_but_not_in_committed_notebooks():

@@ -35,7 +35,6 @@ from resnet_lab.commands.notebooks import (
     repository_url,
     write_notebook,
 )
-from resnet_lab.commands.notebooks import NOTEBOOKS as NOTEBOOKS  # the lessons' folder, here too
 from resnet_lab.files import write_atomically
 
 # The course's install line in the notebooks: pip install "resnet-lab @ git+URL".
@@ -110,15 +109,16 @@ def update(paths, profile=None):
     write_exercise_versions()
 
 
-def build(out, profile=None):
-    """Execute every notebook and write HTML pages plus an index to ``out``."""
+def build(out, profile=None, paths=None):
+    """Execute every lesson (or the notebooks ``paths``) and write HTML pages plus an
+    index to ``out``."""
     from nbconvert import HTMLExporter
 
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter()
     entries = []
-    for path in notebook_paths():
+    for path in paths or notebook_paths():
         start = time.perf_counter()
         print(f"running {path.name} ...", flush=True)
         nb = execute(path, profile, keep_measurements=True)
