@@ -363,9 +363,8 @@ def test_fit_shuffles_the_training_batches_anew_each_epoch(tmp_path):
     train = splits.train
     recording = Recording(train.images, train.labels, train.num_classes, train.batch_size,
                           shuffle=True)
-    model = training.build_model(RunConfig(model="resnet8", image_size=32, batch_size=8,
-                                           epochs=3), num_classes=8,
-                                 steps_per_epoch=len(recording))
+    config = RunConfig(model="resnet8", image_size=32, batch_size=8, epochs=3, augment=False)
+    model = training.build_model(config, num_classes=8, steps_per_epoch=len(recording))
     training.fit(model, splits._replace(train=recording), 3, tmp_path, verbose=0)
     assert recording.seen == [0, 1, 2]  # each epoch's own order, whichever input path
 

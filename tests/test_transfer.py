@@ -14,7 +14,7 @@ import pytest
 import test_data
 
 from resnet_lab import checks, data, transfer
-from resnet_lab.commands import course
+from resnet_lab.commands import course, notebooks
 from resnet_lab.models import ResNet50
 from resnet_lab.weights import randomize_weights
 
@@ -205,7 +205,7 @@ def test_the_other_shapes_are_new_kinds_drawn_like_the_first_ones():
 
 def run_config_texts(name):
     """{profile: 'RunConfig(...)'} of the smoke and cpu profiles in a lesson's code."""
-    text = "\n".join(cell.source for cell in nbformat.read(course.NOTEBOOKS / name, 4).cells
+    text = "\n".join(cell.source for cell in nbformat.read(notebooks.NOTEBOOKS / name, 4).cells
                      if cell.cell_type == "code")
     return {profile: " ".join(re.search(rf"\b{profile}=(RunConfig\([^)]*\))", text).group(1)
                               .split())
@@ -239,7 +239,7 @@ def test_lesson_7_runs_online_with_weights_and_imagenette_served_locally(
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    nb = nbformat.read(course.NOTEBOOKS / "07_transfer_learning.ipynb", 4)
+    nb = nbformat.read(notebooks.NOTEBOOKS / "07_transfer_learning.ipynb", 4)
     parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     parameters.source += "\nONLINE = True"
     with course.environment(RESNET_LAB_PROFILE="smoke", PYTHONPATH=str(site),
@@ -247,7 +247,7 @@ def test_lesson_7_runs_online_with_weights_and_imagenette_served_locally(
                             RESNET_LAB_DATA=str(tmp_path / "data"),
                             KERAS_HOME=str(tmp_path / "keras")):
         NotebookClient(nb, timeout=900, kernel_name="python3", resources={
-            "metadata": {"path": str(course.NOTEBOOKS)}}).execute()
+            "metadata": {"path": str(notebooks.NOTEBOOKS)}}).execute()
     printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                         for o in c.outputs if o.output_type == "stream" and o.name == "stdout")
     assert "profile smoke, online: True" in printed

@@ -23,7 +23,7 @@ import pathlib
 import sys
 import tempfile
 
-from resnet_lab.commands import OneLineParser, course, student
+from resnet_lab.commands import OneLineParser, course, notebooks, student
 from resnet_lab.env import PROFILES
 
 
@@ -161,7 +161,7 @@ def main(argv=None):
     parser.add_argument("--kernel", default="python3",
                         help="the Jupyter kernel to run them with (default: python3)")
     args = parser.parse_args(argv)
-    lessons = course.notebook_paths()
+    lessons = notebooks.notebook_paths()
     if not lessons:
         parser.error("no lesson notebooks found: grade from a copy of the course repository")
     for path in args.submissions:
