@@ -42,10 +42,12 @@ CIFAR = Family("cifar", "twice", 8)
 class ModelSpec:
     """One model: its name, how to build it, and the facts the rest of the package needs.
 
-    ``builder`` is "module:function"; the function takes keras.applications' arguments
-    (``input_tensor``, ``weights``, ``classes``, ``classifier_activation``, ...) plus
-    ``arguments``. ``imagenet_weights``: the md5 of keras.applications' published weight
-    file with and without the classifier, or None where no Keras weights exist.
+    ``builder`` is "module:function". An ImageNet-style builder takes keras.applications'
+    arguments (``input_tensor``, ``weights``, ``classes``, ``classifier_activation``,
+    ...); the CIFAR-style one takes ``classes``, ``input_shape`` and
+    ``classifier_activation``; both get the spec's ``arguments`` too.
+    ``imagenet_weights``: the md5 of keras.applications' published weight file with and
+    without the classifier, or None where no Keras weights exist.
     """
 
     name: str
