@@ -51,16 +51,11 @@ class ModelSpec:
     """
 
     name: str
-    title: str
     builder: str
     family: Family = IMAGENET
     arguments: tuple = ()  # extra keyword arguments of the builder, as (name, value) pairs
     twin: str | None = None  # keras.applications' constructor of the same network
     imagenet_weights: tuple[str, str] | None = None
-
-    @property
-    def min_image_size(self):
-        return self.family.min_image_size
 
     def build_function(self):
         """The builder itself (imports its module, and so Keras)."""
@@ -73,19 +68,17 @@ class ModelSpec:
 
 
 def _v1(depth, md5s):
-    return ModelSpec(f"resnet{depth}", f"ResNet-{depth}", f"resnet_lab.models:ResNet{depth}",
+    return ModelSpec(f"resnet{depth}", f"resnet_lab.models:ResNet{depth}",
                      twin=f"keras.applications.ResNet{depth}", imagenet_weights=md5s)
 
 
 def _v2(depth, md5s):
-    return ModelSpec(f"resnet{depth}v2", f"ResNet-{depth} V2",
-                     f"resnet_lab.models:ResNet{depth}V2",
+    return ModelSpec(f"resnet{depth}v2", f"resnet_lab.models:ResNet{depth}V2",
                      twin=f"keras.applications.ResNet{depth}V2", imagenet_weights=md5s)
 
 
 def _cifar(kind, depth):
-    title = f"ResNet-{depth}" if kind == "resnet" else f"plain-{depth}"
-    return ModelSpec(f"{kind}{depth}", f"{title} (CIFAR)", "resnet_lab.models:cifar_resnet",
+    return ModelSpec(f"{kind}{depth}", "resnet_lab.models:cifar_resnet",
                      family=CIFAR, arguments=(("depth", depth), ("residual", kind == "resnet")))
 
 
@@ -97,15 +90,15 @@ _ALL = [
     # The md5s are those keras.applications publishes next to its weight files
     # ("<model>_weights_tf_dim_ordering_tf_kernels[_notop].h5"): with the top, without.
     _v1(50, ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626")),
-    ModelSpec("resnet18", "ResNet-18", "resnet_lab.family:ResNet18"),
-    ModelSpec("resnet34", "ResNet-34", "resnet_lab.family:ResNet34"),
+    ModelSpec("resnet18", "resnet_lab.family:ResNet18"),
+    ModelSpec("resnet34", "resnet_lab.family:ResNet34"),
     _v1(101, ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21")),
     _v1(152, ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c")),
     _v2(50, ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917")),
     _v2(101, ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5")),
     _v2(152, ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33")),
-    ModelSpec("resnext50_32x4d", "ResNeXt-50 (32x4d)", "resnet_lab.family:ResNeXt50_32x4d"),
-    ModelSpec("resnet50d", "ResNet-50-D", "resnet_lab.family:ResNet50D"),
+    ModelSpec("resnext50_32x4d", "resnet_lab.family:ResNeXt50_32x4d"),
+    ModelSpec("resnet50d", "resnet_lab.family:ResNet50D"),
     *(_cifar(kind, depth) for kind in ("resnet", "plain") for depth in CIFAR_DEPTHS),
 ]
 MODELS = {spec.name: spec for spec in _ALL}
