@@ -26,6 +26,7 @@ from resnet_lab.files import write_json_atomically
 MODELS = tuple(registry.MODELS)
 DATASETS = tuple(registry.DATASETS)
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+XLA = ("auto", "on", "off")
 
 
 class ConfigError(ValueError):
@@ -49,15 +50,17 @@ class RunConfig:
     validation_size: int = 1000
     label_smoothing: float = 0.1
     weight_decay: float = 0.05  # AdamW's decoupled decay, on the kernels only
-    warmup_epochs: int | None = None  # None: a tenth of the epochs, from 1 up to 5
+    warmup_epochs: float | None = None  # None: a tenth of the epochs, from 1 up to 5
     bn_momentum: float = 0.9  # BatchNorm's moving statistics (Keras' default is 0.99)
     zero_init_residual: bool = True
     deterministic: bool = False  # bit-identical re-runs (TensorFlow op determinism)
+    xla: str = "auto"  # compile the training step with XLA: auto (Keras' choice), on, off
 
     def __post_init__(self):
         _choice("model", self.model, MODELS)
         _choice("dataset", self.dataset, DATASETS)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("xla", self.xla, XLA)
         for name in ("image_size", "batch_size", "epochs", "train_size", "validation_size"):
             _whole(name, getattr(self, name), low=1)
         _whole("seed", self.seed, low=0)
@@ -83,7 +86,9 @@ class RunConfig:
             raise ConfigError(f"bn_momentum must be at least 0 and below 1; got "
                               f"{self.bn_momentum!r}.")
         if self.warmup_epochs is not None:
-            _whole("warmup_epochs", self.warmup_epochs, low=0)
+            if not (_number(self.warmup_epochs) and self.warmup_epochs >= 0):
+                raise ConfigError(f"warmup_epochs must be a number, 0 or more (a fraction "
+                                  f"of an epoch too); got {self.warmup_epochs!r}.")
             if self.warmup_epochs >= self.epochs:
                 raise ConfigError(f"warmup_epochs {self.warmup_epochs} leaves no epoch to "
                                   f"decay in (epochs {self.epochs}): use fewer warm-up epochs.")
@@ -95,6 +100,11 @@ class RunConfig:
     def augmentation(self):
         """The name of the augmentation the model applies in training, or None."""
         return registry.DATASETS[self.dataset].augmentation if self.augment else None
+
+    @property
+    def jit_compile(self):
+        """``xla`` as Keras' ``jit_compile``: "auto", True or False."""
+        return {"auto": "auto", "on": True, "off": False}[self.xla]
 
     @property
     def spec(self):

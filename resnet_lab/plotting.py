@@ -116,6 +116,30 @@ def plot_history(history, figure=None):
     return figure
 
 
+def plot_learning_rate_range(result, ax=None, title="Learning-rate range test"):
+    """Loss against learning rate (log scale) from ``lr_finder.find_learning_rate``,
+    with its two suggestions marked."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(result.rates, result.raw_losses, color="lightgray", linewidth=1,
+            label="loss of each step")
+    ax.plot(result.rates, result.losses, color="C0", label="smoothed")
+    ax.axvline(result.steepest, color="C2", linestyle="--",
+               label=f"steepest descent: {result.steepest:.1e}")
+    ax.axvline(result.suggestion, color="C1", linestyle=":",
+               label=f"a tenth of the lowest loss's rate: {result.suggestion:.1e}")
+    finite = [loss for loss in result.losses if np.isfinite(loss)]
+    if finite:  # the divergence at the end would squash the rest
+        ax.set_ylim(min(finite) - 0.1 * abs(min(finite)), 1.5 * finite[0])
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
 def show_images(images, labels, class_names, predicted=None, columns=8, title=None):
     """A grid of images titled by their class; with ``predicted``, wrong ones in red."""
     images = np.asarray(images)

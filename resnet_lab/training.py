@@ -104,7 +104,7 @@ def choose_strategy():
 # --- build and compile ----------------------------------------------------------------
 
 def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
-                strategy=None, optimizer=None, backbone=None, jit_compile="auto",
+                strategy=None, optimizer=None, backbone=None, jit_compile=None,
                 steps_per_execution="auto"):
     """Build and compile ``config.model`` for training from scratch with the recipe above.
 
@@ -121,7 +121,7 @@ def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
 
     How it runs, not what it learns: ``strategy`` (default ``choose_strategy()``),
     ``optimizer`` (None: the recipe's AdamW and schedule, ``optimizer_for``; or a Keras
-    optimizer), ``jit_compile`` (Keras' "auto": XLA on GPUs, True or False),
+    optimizer), ``jit_compile`` (None: ``config.xla``; or Keras' "auto", True, False),
     ``steps_per_execution`` ("auto": the recipe's choice) and ``backbone``: for
     ``model="resnet50"``, another constructor with keras.applications' arguments (e.g.
     ``keras.applications.ResNet50``; ``bench`` compares the two this way).
@@ -160,7 +160,7 @@ def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
                 loss=keras.losses.CategoricalCrossentropy(
                     label_smoothing=config.label_smoothing),
                 metrics=["accuracy"],
-                jit_compile=jit_compile,
+                jit_compile=config.jit_compile if jit_compile is None else jit_compile,
                 steps_per_execution=choose_steps_per_execution(steps_per_execution,
                                                                steps_per_epoch),
             )
@@ -217,15 +217,23 @@ def network(config, num_classes, backbone=None):
 
 def optimizer_for(config, steps_per_epoch):
     """AdamW with the recipe's learning rate, warm-up, cosine decay and weight decay."""
-    default = min(4e-3, 2e-3 * math.sqrt(config.batch_size / 32))
-    peak = config.learning_rate if config.learning_rate is not None else default
+    peak = peak_learning_rate(config)
     total = max(1, steps_per_epoch * config.epochs)
     warmup_epochs = (min(5, max(1, config.epochs // 10)) if config.warmup_epochs is None
                      else config.warmup_epochs)
-    schedule = WarmupCosine(peak, total, min(total - 1, steps_per_epoch * warmup_epochs))
+    schedule = WarmupCosine(peak, total,
+                            min(total - 1, round(steps_per_epoch * warmup_epochs)))
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return optimizer
+
+
+def peak_learning_rate(config):
+    """``config.learning_rate``, or the recipe's default: 2e-3 x sqrt(batch / 32), at
+    most 4e-3."""
+    if config.learning_rate is not None:
+        return config.learning_rate
+    return min(4e-3, 2e-3 * math.sqrt(config.batch_size / 32))
 
 
 @keras.saving.register_keras_serializable(package="resnet_lab")

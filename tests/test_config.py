@@ -26,7 +26,10 @@ from resnet_lab.config import ConfigError, RunConfig, check_run_folder
     (dict(augment="yes"), "augment must be True or False"),
     (dict(weight_decay=-0.1), "weight_decay must be a number, 0 or more; got -0.1"),
     (dict(bn_momentum=1.0), "bn_momentum must be at least 0 and below 1; got 1.0"),
-    (dict(warmup_epochs=1.5), "warmup_epochs must be a whole number, 0 or more; got 1.5"),
+    (dict(warmup_epochs=-0.5), "warmup_epochs must be a number, 0 or more (a fraction of "
+                               "an epoch too); got -0.5"),
+    (dict(warmup_epochs="1"), "warmup_epochs must be a number, 0 or more"),
+    (dict(xla=True), "xla must be one of auto, on, off; got True"),
     (dict(epochs=3, warmup_epochs=3), "warmup_epochs 3 leaves no epoch to decay in (epochs 3)"),
     (dict(batch_size=64, train_size=32), "batch_size 64 is larger than train_size 32"),
 ])

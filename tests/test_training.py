@@ -296,6 +296,13 @@ def test_every_setting_of_the_recipe_reaches_the_model():
     assert {layer.momentum for layer in model._flatten_layers()
             if isinstance(layer, keras.layers.BatchNormalization)} == {0.8}
     assert not any(layer.name == "augment" for layer in model.layers)
+    fractional = config.replace(warmup_epochs=0.75, xla="off")
+    schedule = training.build_model(fractional, num_classes=8, steps_per_epoch=4)
+    assert schedule.optimizer._learning_rate.warmup_steps == 3  # 0.75 of 4 steps
+    if keras.backend.backend() == "tensorflow":  # JAX always compiles
+        assert schedule.jit_compile is False
+        assert training.build_model(config.replace(xla="on"), num_classes=8,
+                                    steps_per_epoch=4).jit_compile is True
 
 
 def test_a_run_folder_with_other_settings_is_refused_in_one_line(finished_run):

@@ -15,7 +15,8 @@ import sys
 
 from resnet_lab import registry
 from resnet_lab.commands import OneLineParser, positive_int
-from resnet_lab.config import DATASETS, MODELS, PRECISIONS, ConfigError, RunConfig, check_run_folder
+from resnet_lab.config import (DATASETS, MODELS, PRECISIONS, XLA, ConfigError, RunConfig,
+                               check_run_folder)
 
 DEFAULTS = RunConfig()
 
@@ -55,15 +56,19 @@ def _parser():
     parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
                         help=f"AdamW's decoupled weight decay on the kernels (default "
                              f"{DEFAULTS.weight_decay})")
-    parser.add_argument("--warmup-epochs", type=int, default=DEFAULTS.warmup_epochs,
-                        help="epochs of linear warm-up (default: a tenth of the epochs, "
-                             "from 1 up to 5)")
+    parser.add_argument("--warmup-epochs", type=float, default=DEFAULTS.warmup_epochs,
+                        help="epochs of linear warm-up, a fraction of one too (default: a "
+                             "tenth of the epochs, from 1 up to 5)")
     parser.add_argument("--bn-momentum", type=float, default=DEFAULTS.bn_momentum,
                         help=f"momentum of BatchNorm's moving statistics (default "
                              f"{DEFAULTS.bn_momentum}; Keras' own is 0.99)")
     parser.add_argument("--no-zero-init", action="store_true",
                         help="keep Keras' initialisation of the last BatchNorm of each "
                              "residual branch (lesson 6 compares resnetN and plainN so)")
+    parser.add_argument("--xla", choices=XLA, default=DEFAULTS.xla,
+                        help="compile the training step with XLA (auto: Keras' choice, on "
+                             "GPUs only under TensorFlow; on a CPU it can be much faster "
+                             "or much slower: measure with benchmarks/time_to_accuracy.py)")
     parser.add_argument("--tensorboard", action="store_true")
     return parser
 
