@@ -136,3 +136,58 @@ def test_the_gpu_measurement_runs_end_to_end_under_jax_without_tensorflow(tmp_pa
     assert len(report["train"]["history"]["val_accuracy"]) == 2
     assert "tensorflow" not in (out / "train.log").read_text().lower()
     assert "train: " in result.stdout  # the printed summary
+
+
+TIME_TO_ACCURACY = pathlib.Path(__file__).parents[1] / "benchmarks" / "time_to_accuracy.py"
+
+
+def time_to_accuracy(*args, env=None):
+    env = dict(os.environ if env is None else env, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, str(TIME_TO_ACCURACY), *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_time_to_accuracy_records_accuracy_against_seconds_and_plots_it(tmp_path):
+    out = tmp_path / "run"
+    result = time_to_accuracy(
+        "run", "--label", "tiny", "--model", "resnet8", "--image-size", "16",
+        "--batch-size", "8", "--train-size", "32", "--validation-size", "16",
+        "--epochs", "2", "--every", "3", "--target", "0.01", "--out", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    record = json.loads((out / "time_to_accuracy.json").read_text())
+    assert record["label"] == "tiny" and record["config"]["model"] == "resnet8"
+    assert record["command"].startswith("python benchmarks/time_to_accuracy.py run ")
+    assert record["versions"]["keras"] and record["device"]["kind"]
+    steps = [point["step"] for point in record["points"]]
+    assert steps == [3, 6, 8]  # every 3 steps of 2 x 4, and the last one
+    assert [p["images"] for p in record["points"]] == [8 * s for s in steps]
+    seconds = [point["seconds"] for point in record["points"]]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    assert all(0 <= p["val_accuracy"] <= 1 for p in record["points"])
+    # Every accuracy is at least 1/16 on 16 images, so the 1% target is met at once.
+    assert record["seconds_to_target"] == seconds[0]
+    assert record["final_val_accuracy"] == record["points"][-1]["val_accuracy"]
+    assert (out / "best.keras").exists() and (out / "history.csv").exists()  # a real run
+    assert "85%" not in result.stdout and "1% after" in result.stdout
+
+    again = time_to_accuracy("run", "--label", "tiny", "--out", str(out))
+    assert again.returncode == 2 and "holds a run already" in again.stderr
+    assert again.stderr.count("\n") <= 3
+
+    picture = tmp_path / "tta.png"
+    drawn = time_to_accuracy("plot", str(out / "time_to_accuracy.json"), "--out", str(picture))
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    assert picture.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--label", "x", "--target", "1.5"], "--target must be above 0 and at most 1"),
+    (["run", "--label", "x", "--batch-size", "0"], "--batch-size"),
+    (["run", "--label", "x", "--warmup-epochs", "-1"], "--warmup-epochs must be a number"),
+    (["run"], "--label"),
+    (["plot", "missing.json", "--out", "x.png"], "missing.json is not a result of 'run'"),
+])
+def test_time_to_accuracy_refuses_bad_arguments_in_one_line(args, message, tmp_path):
+    result = time_to_accuracy(*args)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.strip().count("\n") <= 2
