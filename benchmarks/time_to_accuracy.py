@@ -17,7 +17,6 @@ seen, training seconds, validation accuracy), with the seconds it took to reach
 benchmarks/README.md holds the recipes tried so far, the losers too.
 """
 
-import argparse
 import datetime
 import json
 import pathlib
@@ -28,6 +27,7 @@ import time
 from resnet_lab.commands import OneLineParser, positive_int
 from resnet_lab.commands import train as train_command
 from resnet_lab.config import ConfigError
+
 
 def _parser():
     parser = OneLineParser(prog="python benchmarks/time_to_accuracy.py",
@@ -115,7 +115,7 @@ def run(config, args, argv):
     reached = [p["seconds"] for p in clock.points if p["val_accuracy"] >= args.target]
     record = {
         "label": args.label,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python benchmarks/time_to_accuracy.py " + shlex.join(argv),
         **environment(),
         "config": config.to_dict(),

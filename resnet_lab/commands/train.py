@@ -15,8 +15,15 @@ import sys
 
 from resnet_lab import registry
 from resnet_lab.commands import OneLineParser, positive_int
-from resnet_lab.config import (DATASETS, MODELS, PRECISIONS, XLA, ConfigError, RunConfig,
-                               check_run_folder)
+from resnet_lab.config import (
+    DATASETS,
+    MODELS,
+    PRECISIONS,
+    XLA,
+    ConfigError,
+    RunConfig,
+    check_run_folder,
+)
 
 DEFAULTS = RunConfig()
 
