@@ -40,17 +40,17 @@ class RunConfig:
     model: str = "resnet50"
     dataset: str = "shapes"
     image_size: int = 32
-    batch_size: int = 32
-    epochs: int = 5
+    batch_size: int = 64
+    epochs: int = 4
     learning_rate: float | None = None  # None: the recipe's default for the batch size
     precision: str = "auto"  # auto: the device's choice (training.precision_for_device)
     seed: int = 0
-    augment: bool = True
-    train_size: int = 4000  # generated images, for dataset "shapes" only
+    augment: bool | None = None  # None: the dataset's choice (off for shapes, on for photos)
+    train_size: int = 12000  # generated images, for dataset "shapes" only
     validation_size: int = 1000
     label_smoothing: float = 0.1
     weight_decay: float = 0.05  # AdamW's decoupled decay, on the kernels only
-    warmup_epochs: float | None = None  # None: a tenth of the epochs, from 1 up to 5
+    warmup_epochs: float | None = None  # None: a tenth of the epochs, at most 5
     bn_momentum: float = 0.9  # BatchNorm's moving statistics (Keras' default is 0.99)
     zero_init_residual: bool = True
     deterministic: bool = False  # bit-identical re-runs (TensorFlow op determinism)
@@ -66,7 +66,10 @@ class RunConfig:
         _whole("seed", self.seed, low=0)
         if self.seed >= 2**32:
             raise ConfigError(f"seed must be below 2**32 (NumPy's limit); got {self.seed}.")
-        for name in ("augment", "zero_init_residual", "deterministic"):
+        if self.augment is not None and not isinstance(self.augment, bool):
+            raise ConfigError(f"augment must be True, False or None (the dataset's "
+                              f"choice); got {self.augment!r}.")
+        for name in ("zero_init_residual", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}.")
         try:
@@ -99,7 +102,9 @@ class RunConfig:
     @property
     def augmentation(self):
         """The name of the augmentation the model applies in training, or None."""
-        return registry.DATASETS[self.dataset].augmentation if self.augment else None
+        spec = registry.DATASETS[self.dataset]
+        augment = spec.augment_by_default if self.augment is None else self.augment
+        return spec.augmentation if augment else None
 
     @property
     def jit_compile(self):

@@ -97,7 +97,7 @@ def plot_history(history, figure=None):
     axes = figure.subplots(1, 3)
     for ax, metric, label in [(axes[0], "loss", "loss (cross-entropy)"),
                               (axes[1], "accuracy", "accuracy")]:
-        for prefix, name in [("", "training (augmented, batch statistics)"),
+        for prefix, name in [("", "training (during the epoch, batch statistics)"),
                              ("val_", "validation (inference mode)")]:
             if prefix + metric in history:
                 ax.plot(epochs, history[prefix + metric], marker="o", label=name)

@@ -23,7 +23,7 @@ from resnet_lab.config import ConfigError, RunConfig, check_run_folder
     (dict(learning_rate=0), "learning_rate must be a positive number"),
     (dict(learning_rate=float("nan")), "learning_rate must be a positive number"),
     (dict(label_smoothing=1.0), "label_smoothing must be at least 0 and below 1"),
-    (dict(augment="yes"), "augment must be True or False"),
+    (dict(augment="yes"), "augment must be True, False or None (the dataset's choice)"),
     (dict(weight_decay=-0.1), "weight_decay must be a number, 0 or more; got -0.1"),
     (dict(bn_momentum=1.0), "bn_momentum must be at least 0 and below 1; got 1.0"),
     (dict(warmup_epochs=-0.5), "warmup_epochs must be a number, 0 or more (a fraction of "
@@ -51,7 +51,23 @@ def test_the_config_is_frozen_and_replace_checks_again():
 def test_each_dataset_gets_its_augmentation():
     assert RunConfig(dataset="imagenette").augmentation == "resized_crop"
     assert RunConfig(dataset="cifar10").augmentation == "shift"
-    assert RunConfig(augment=False).augmentation is None
+    assert RunConfig(dataset="cifar10", augment=False).augmentation is None
+    # The generated shapes: none unless asked, every image is new already.
+    assert RunConfig().augmentation is None
+    assert RunConfig(augment=True).augmentation == "shift"
+
+
+def test_the_train_command_leaves_augmentation_to_the_dataset_unless_told():
+    from resnet_lab.commands import train
+
+    def config(*args):
+        return train.config_from_arguments(train._parser().parse_args(list(args)))
+
+    assert config().augment is None and config().augmentation is None
+    assert config("--augment").augmentation == "shift"
+    assert config("--dataset", "cifar10").augmentation == "shift"
+    assert config("--dataset", "cifar10", "--no-augment").augmentation is None
+    assert config() == RunConfig()  # the command's defaults are the recipe's
 
 
 def test_it_round_trips_through_json_and_names_its_differences(tmp_path):
@@ -70,9 +86,9 @@ def test_a_run_folder_is_resumed_only_with_the_same_settings(tmp_path):
     check_run_folder(config, tmp_path)  # nothing there yet
     config.save(tmp_path / "config.json")
     check_run_folder(config, tmp_path)  # the same settings: resume
-    with pytest.raises(ConfigError, match=r"holds a run with other settings \(batch_size 32 "
-                                          r"there, 64 here\)"):
-        check_run_folder(config.replace(batch_size=64), tmp_path)
+    with pytest.raises(ConfigError, match=r"holds a run with other settings \(batch_size 64 "
+                                          r"there, 128 here\)"):
+        check_run_folder(config.replace(batch_size=128), tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model": "vgg"}))
     with pytest.raises(ConfigError, match="is not a run's settings"):
         check_run_folder(config, tmp_path)

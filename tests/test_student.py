@@ -173,6 +173,7 @@ def test_no_solution_line_survives_in_the_student_version(path, student_dir):
 @pytest.mark.parametrize("path", LESSONS, ids=NAMES)
 def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_dir):
     solution = nbformat.read(path, as_version=4)
+    student.name_stored_results(solution, path.name)  # its outputs are the solution's
     handed_out = nbformat.read(student_dir / path.name, as_version=4)
     nbformat.validate(handed_out)
     assert handed_out.metadata == solution.metadata
@@ -192,6 +193,18 @@ def test_student_version_is_valid_cleared_and_otherwise_unchanged(path, student_
         else:
             # Putting the solutions back in place of the placeholders gives the lesson again.
             assert fill_in(theirs.source, mine.source) == without_hidden_tests(mine.source)
+
+
+def test_a_sentence_about_a_stored_result_names_the_solution_version():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "In the stored `cpu`\nrun, it rises. What the stored `gpu` run shows (the numbers\n"
+        "printed above the figure): more. In the run stored here (`cpu` profile), less.")])
+    student.name_stored_results(nb, "05_x.ipynb")
+    assert nb.cells[0].source == (
+        "In the `cpu` run stored in the [solution version](../05_x.ipynb), it rises. What "
+        "the `gpu` run stored in the [solution version](../05_x.ipynb) shows (its printed "
+        "figures): more. In the run stored in the [solution version](../05_x.ipynb) "
+        "(`cpu` profile), less.")
 
 
 def as_solution_intro(source, name, exercises, questions):

@@ -299,6 +299,9 @@ def test_every_setting_of_the_recipe_reaches_the_model():
     fractional = config.replace(warmup_epochs=0.75, xla="off")
     schedule = training.build_model(fractional, num_classes=8, steps_per_epoch=4)
     assert schedule.optimizer._learning_rate.warmup_steps == 3  # 0.75 of 4 steps
+    default = config.replace(warmup_epochs=None, epochs=4)  # a tenth of the run
+    schedule = training.build_model(default, num_classes=8, steps_per_epoch=25)
+    assert schedule.optimizer._learning_rate.warmup_steps == 10
     if keras.backend.backend() == "tensorflow":  # JAX always compiles
         assert schedule.jit_compile is False
         assert training.build_model(config.replace(xla="on"), num_classes=8,
@@ -342,7 +345,7 @@ class StopAfterFirstEpoch(keras.callbacks.Callback):
 def test_a_resumed_run_sees_the_same_batches_and_augmentation_as_an_uninterrupted_one(
         tmp_path):
     config = RunConfig(model="resnet8", image_size=16, batch_size=8, epochs=2,
-                       train_size=32, validation_size=16, seed=3)
+                       train_size=32, validation_size=16, seed=3, augment=True)
     whole = training.train(config, tmp_path / "whole", root=tmp_path / "data", verbose=0)
     with pytest.raises(KeyboardInterrupt):
         training.train(config, tmp_path / "cut", root=tmp_path / "data", verbose=0,

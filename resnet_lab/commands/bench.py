@@ -431,7 +431,8 @@ def pipeline(args):
 
     config = RunConfig(model=args.model, dataset="shapes", image_size=args.image_size,
                        batch_size=args.batch_size, epochs=100, precision=policy,
-                       seed=args.seed, train_size=args.train_size)
+                       seed=args.seed, train_size=args.train_size,
+                       augment=True)  # the model's first layer, as on photos
     model = build_model(config, num_classes=len(splits.class_names), steps_per_epoch=steps,
                         steps_per_execution=spe, jit_compile=jit_compile)
 

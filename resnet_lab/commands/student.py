@@ -210,6 +210,27 @@ def write_exercises_paragraph(nb, name, solution):
     return False
 
 
+# What the solution version says about its own stored outputs, which the exercise
+# version does not have: said there as the solution version's.
+STORED_RUN = [
+    (re.compile(r"\b([Tt])he\s+stored\s+`(\w+)`\s+run\b"),
+     r"\1he `\2` run stored in the [solution version](../{name})"),
+    (re.compile(r"\b([Tt])he\s+run\s+stored\s+here\b"),
+     r"\1he run stored in the [solution version](../{name})"),
+    (re.compile(r"\s\((?:the\s+numbers\s+(?:printed\s+)?(?:above|under)\s+the\s+figure"
+                r"|the\s+table\s+above)\)"),
+     " (its printed figures)"),
+]
+
+
+def name_stored_results(nb, name):
+    """Make every sentence of ``nb``'s markdown about a stored result say whose it is."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for pattern, replacement in STORED_RUN:
+                cell.source = pattern.sub(replacement.replace("{name}", name), cell.source)
+
+
 def exercise_version(nb, name, keep_solutions=False):
     """The exercise version of the solution notebook ``nb`` (an nbformat node) of lesson
     ``name``, and its exercise count: solutions replaced by placeholders, its badge
@@ -228,6 +249,7 @@ def exercise_version(nb, name, keep_solutions=False):
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = BADGE.sub(lambda match: match.group(1) + badge, cell.source)
+    name_stored_results(nb, name)
     if keep_solutions:
         return nb, count_exercises(nb) + count_exercises(nb, "markdown")
     return student_notebook(nb)

@@ -6,6 +6,7 @@ log first. The settings are written to ``--out/config.json``; running again with
 same ``--out`` resumes, and with other settings is refused.
 """
 
+import argparse
 import dataclasses
 import importlib.util
 import json
@@ -56,8 +57,9 @@ def _parser():
     parser.add_argument("--deterministic", action="store_true",
                         help="bit-identical re-runs with the same seed (TensorFlow op "
                              "determinism; slower, especially on GPUs)")
-    parser.add_argument("--no-augment", action="store_true",
-                        help="no random crops, shifts or flips in training")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="random crops, shifts and flips in training (default: on for "
+                             "imagenette and cifar10, off for the generated shapes)")
     parser.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing,
                         help="0 gives the plain cross-entropy loss (lesson 6)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
@@ -65,7 +67,7 @@ def _parser():
                              f"{DEFAULTS.weight_decay})")
     parser.add_argument("--warmup-epochs", type=float, default=DEFAULTS.warmup_epochs,
                         help="epochs of linear warm-up, a fraction of one too (default: a "
-                             "tenth of the epochs, from 1 up to 5)")
+                             "tenth of the epochs, at most 5)")
     parser.add_argument("--bn-momentum", type=float, default=DEFAULTS.bn_momentum,
                         help=f"momentum of BatchNorm's moving statistics (default "
                              f"{DEFAULTS.bn_momentum}; Keras' own is 0.99)")
@@ -89,8 +91,7 @@ def config_from_arguments(args):
     """The RunConfig the parsed arguments ask for (ConfigError when out of range)."""
     names = {field.name for field in dataclasses.fields(RunConfig)}
     values = {name: value for name, value in vars(args).items() if name in names}
-    return RunConfig(**values, augment=not args.no_augment,
-                     zero_init_residual=not args.no_zero_init)
+    return RunConfig(**values, zero_init_residual=not args.no_zero_init)
 
 
 def _as_options(message):
