@@ -19,7 +19,8 @@ The recipe, and why:
 - **precision** for the device: bfloat16 on A100/L4/H100-class GPUs and TPUs, float16
   on older GPUs (T4, V100), float32 on CPUs; the softmax always in float32.
 - **XLA** (``jit_compile="auto"``): Keras turns it on for one GPU, off for CPUs (where it
-  was 2.2x slower on one of our CPUs and 2.5x faster on another) and under tf.distribute over several GPUs.
+  was 2.2x slower on one of our CPUs and 2.5x faster on another) and under
+  tf.distribute over several GPUs.
 - **AdamW**, peak learning rate 2e-3 at batch 32, times sqrt(batch / 32) up to 4e-3,
   a linear **warm-up** over the first tenth of the run (at most 5 epochs), then
   **cosine** decay, **label smoothing** 0.1 and decoupled **weight decay** 0.05 on
