@@ -183,7 +183,10 @@ def inference_model(model):
     """
     if any(layer.name == "augment" for layer in model.layers):
         return model.layers[-1]
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+    # A tensor, not a list of one, so that a reloaded model's .output is a tensor too.
+    inputs, outputs = model.inputs, model.outputs
+    return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+                       outputs[0] if len(outputs) == 1 else outputs, name=model.name)
 
 
 def network(config, num_classes, backbone=None):
