@@ -81,7 +81,7 @@ def plot_gradient_norms(norms, ax=None, title="Gradient size per layer at initia
     ax.set_xlabel("layer (1 = nearest the input)")
     ax.set_ylabel("gradient norm of the layer's kernel (log scale)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # clear of x = 0
     return ax
 
 
@@ -288,22 +288,30 @@ def _accuracy_axes(ax, xlabel, title):
 
 
 def plot_loss_surfaces(surfaces, coordinates, levels=None, figure=None):
-    """{network: 2D loss array [b, a]} as contour plots side by side, same levels."""
+    """{network: 2D loss array [b, a]} as contour plots side by side, same levels.
+
+    One colour bar serves every panel; each second line is labelled with its loss.
+    """
     if figure is None:
-        figure = plt.figure(figsize=(6 * len(surfaces), 5))
+        figure = plt.figure(figsize=(6 * len(surfaces) + 1.5, 5), layout="constrained")
     axes = figure.subplots(1, len(surfaces), squeeze=False)[0]
     if levels is None:  # Li et al.'s plot_2D.py: a line every 0.5 from 0.1 up to 10
         levels = np.arange(0.1, 10.0, 0.5)
     a, b = np.meshgrid(coordinates, coordinates)
     for ax, (name, loss) in zip(axes, surfaces.items(), strict=True):
         contours = ax.contour(a, b, loss, levels=levels, cmap="viridis")
-        ax.clabel(contours, contours.levels[::4], fontsize=7, fmt="%.1f")
-        ax.plot([0], [0], marker="*", color="red", markersize=10)
+        if len(contours.allsegs) and any(len(s) for s in contours.allsegs):
+            ax.clabel(contours, contours.levels[::2], fontsize=9, fmt="%.1f", inline_spacing=2)
+        ax.plot([0], [0], marker="*", color="red", markersize=12, linestyle="none",
+                label="trained weights")
         ax.set_title(f"{name}: training loss")
         ax.set_xlabel("direction 1")
         ax.set_ylabel("direction 2")
         ax.set_aspect("equal")
-    figure.tight_layout()
+    bar = figure.colorbar(plt.cm.ScalarMappable(
+        norm=plt.Normalize(levels[0], levels[-1]), cmap="viridis"), ax=list(axes),
+        shrink=0.85)
+    bar.set_label("training loss (blank where higher)")
     return figure
 
 
@@ -318,5 +326,5 @@ def plot_loss_slices(slices, coordinates, ax=None, title="Training loss along di
     ax.set_ylabel("loss (log scale)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # clear of x = 0
     return ax
