@@ -59,6 +59,18 @@ def kernel_gradient_norms(model, x, y, loss="mean_squared_error"):
     raise NotImplementedError(f"kernel_gradient_norms supports tensorflow and jax, not {backend}")
 
 
+def kernel_norms(model):
+    """The L2 norm of each layer's kernel, in ``kernel_gradient_norms``' order.
+
+    Divide a layer's gradient norm by its kernel's norm for the relative size of an SGD
+    step, ||g|| / ||W||: a convolution followed by BatchNorm computes the same output
+    for W and c * W, so its gradient scales as 1 / ||W||, and raw gradient norms of
+    kernels of different sizes do not compare.
+    """
+    return [float(np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel).astype("float64")))
+            for layer in _layers(model) if hasattr(layer, "kernel")]
+
+
 def _layers(model):
     """The model's layers in order, with those of nested models in their place."""
     for layer in model.layers:

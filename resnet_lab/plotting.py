@@ -71,7 +71,8 @@ def draw_block(kind, f=3, filters=(64, 64, 256), s=2, ax=None):
     return ax
 
 
-def plot_gradient_norms(norms, ax=None, title="Gradient size per layer at initialisation"):
+def plot_gradient_norms(norms, ax=None, title="Gradient size per layer at initialisation",
+                        ylabel="gradient norm of the layer's kernel (log scale)"):
     """Plot {label: [norm per layer, input side first]} on a log scale."""
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
@@ -79,7 +80,7 @@ def plot_gradient_norms(norms, ax=None, title="Gradient size per layer at initia
         ax.semilogy(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
     ax.set_title(title)
     ax.set_xlabel("layer (1 = nearest the input)")
-    ax.set_ylabel("gradient norm of the layer's kernel (log scale)")
+    ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # clear of x = 0
     return ax

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from resnet_lab.analysis import GradientNormHistory, kernel_gradient_norms
+from resnet_lab.analysis import GradientNormHistory, kernel_gradient_norms, kernel_norms
 from resnet_lab.models import cifar_resnet
 
 
@@ -34,6 +34,26 @@ def test_one_norm_per_layer_with_a_kernel_input_side_first():
         loss = keras.ops.mean(keras.losses.categorical_crossentropy(y, model(x, training=True)))
     by_hand = [float(np.linalg.norm(g)) for g in tape.gradient(loss, [first, last])]
     np.testing.assert_allclose([norms[0], norms[-1]], by_hand, rtol=1e-5)
+
+
+def test_kernel_norms_follow_the_gradients_order_and_scale_the_gradient_as_one_over_w():
+    # lesson 8 compares ||g|| / ||W||: a convolution followed by BatchNorm computes the
+    # same for W and c * W, so its gradient shrinks as its kernel grows
+    model = small_net(residual=False)
+    x, y = batch()
+    assert model.layers[2].name == "bn_conv1"  # conv1 is followed by BatchNorm
+    grads, norms = (kernel_gradient_norms(model, x, y, loss="categorical_crossentropy"),
+                    kernel_norms(model))
+    assert len(norms) == len(grads) == 8
+    assert norms[0] == pytest.approx(float(np.linalg.norm(
+        keras.ops.convert_to_numpy(model.get_layer("conv1").kernel))), rel=1e-6)
+    conv1 = model.get_layer("conv1")
+    conv1.kernel.assign(conv1.kernel * 4.0)
+    grads4, norms4 = (kernel_gradient_norms(model, x, y, loss="categorical_crossentropy"),
+                      kernel_norms(model))
+    assert norms4[0] == pytest.approx(4 * norms[0], rel=1e-6)
+    assert grads4[0] == pytest.approx(grads[0] / 4, rel=1e-2)
+    np.testing.assert_allclose(grads4[1:], grads[1:], rtol=1e-2)  # the rest hardly moves
 
 
 def test_layers_of_a_nested_model_are_measured_in_place():
