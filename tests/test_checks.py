@@ -104,6 +104,12 @@ def learner_block(X, f, filters, s=1, projection=False, wrong=None, variant=None
     # Second component.
     k2 = 3 if wrong == "kernel size 3 written in" else f
     padding = "valid" if wrong == "padding='valid' on the middle convolution" else "same"
+    if variant == "ZeroPadding2D(f // 2) and padding='valid'":
+        X, padding = layers.ZeroPadding2D(f // 2, name=name())(X), "valid"
+    elif wrong == "ZeroPadding2D and padding='same'":
+        X = layers.ZeroPadding2D(f // 2)(X)
+    elif wrong == "ZeroPadding2D of the wrong size":
+        X, padding = layers.ZeroPadding2D(f // 2 + 1)(X), "valid"
     X = conv(n2, k2, strides=s2, padding=padding,
              dilation=2 if wrong == "dilated middle convolution" else 1)(X)
     if wrong == "no BatchNorm after the middle convolution":
@@ -174,6 +180,7 @@ CORRECT_VARIANTS = [
     "addition operands swapped", "X + X_shortcut", "layers.ReLU()", "keras.activations.relu",
     "one Activation layer used for every ReLU", "another initializer", "other layer names",
     "no bias", "padding='same' on the 1x1 convolutions", "kernel sizes as tuples", "axis=-1",
+    "ZeroPadding2D(f // 2) and padding='valid'",
 ]
 
 
@@ -216,7 +223,14 @@ IDENTITY_MISTAKES = {
     "main path added to itself":
         "the shortcut is never added: both inputs of your addition are the same tensor.",
     "padding='valid' on the middle convolution":
-        "the middle convolution must keep the spatial size: padding='same'.",
+        "the middle convolution must keep the spatial size: padding='same' (or "
+        "ZeroPadding2D(f // 2) before it and padding='valid').",
+    "ZeroPadding2D and padding='same'":
+        "you pad explicitly before the middle convolution, so it takes padding='valid'; with "
+        "padding='same' it pads a second time and the image grows.",
+    "ZeroPadding2D of the wrong size":
+        "the ZeroPadding2D before the middle convolution adds f // 2 = 1 pixel on every "
+        "side, but yours adds ((2, 2), (2, 2)) ((top, bottom), (left, right)).",
     "3x3 kernel on the first 1x1":
         "the first convolution of the main path is a 1x1 convolution: kernel_size=1, not 3x3.",
     "3x3 kernel on the last 1x1":
@@ -296,7 +310,8 @@ CONVOLUTIONAL_MISTAKES = {
         "use an addition to join the shortcut, not a concatenation: layers.Add() keeps the "
         "channels, Concatenate stacks them.",
     "padding='valid' on the middle convolution":
-        "the middle convolution must keep the spatial size: padding='same'.",
+        "the middle convolution must keep the spatial size: padding='same' (or "
+        "ZeroPadding2D(f // 2) before it and padding='valid').",
     "F1 and F2 swapped":
         "the filters are swapped: the three convolutions take F1, F2, F3 = filters[0], "
         "filters[1], filters[2] ([4, 6, 12]) in that order, but yours have [6, 4, 12].",
@@ -479,7 +494,8 @@ def test_each_part_of_the_identity_block_passes_when_right(part, capsys):
     (1, "3x3 kernel", None,
      "the first convolution of the main path is a 1x1 convolution: kernel_size=1, not 3x3."),
     (2, "padding='valid'", None,
-     "the middle convolution must keep the spatial size: padding='same'."),
+     "the middle convolution must keep the spatial size: padding='same' (or "
+        "ZeroPadding2D(f // 2) before it and padding='valid')."),
     (3, "ReLU in the third component", None,
      "no ReLU at the end of the main path: it ends with BatchNorm so that F(X) can be "
      "negative, and the ReLU comes after the addition."),

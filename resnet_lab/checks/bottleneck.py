@@ -7,6 +7,7 @@ design, in the learner's terms. The block checks (lessons 2 and 3), the stage ch
 """
 
 import numpy as np
+from keras import layers
 
 from resnet_lab import blocks
 from resnet_lab.checks.behaviour import copy_bn, copy_conv
@@ -110,9 +111,23 @@ def main_path_mistake(steps, expect, n_convs=3, relu_after_add=None):
             return (f"only the first 1x1 convolution has a stride: the middle convolution "
                     f"needs strides=1, not {strides[1][0]}.")
 
-    # Padding of the f x f convolution.
-    if n_convs >= 2 and expect.f > 1 and convs[1].op.padding != "same":
-        return "the middle convolution must keep the spatial size: padding='same'."
+    # Padding of the f x f convolution: padding='same', or ZeroPadding2D(f // 2) before
+    # it and padding='valid' (keras.applications' layout), which compute the same.
+    pad = units[0][1][-1] if n_convs >= 2 and units[0][1] else None
+    if pad is not None and isinstance(pad.op, layers.ZeroPadding2D):
+        units[0][1].pop()  # checked here; the BatchNorm and ReLU check skips it
+        wanted = expect.f // 2
+        if tuple(map(tuple, pad.op.padding)) != ((wanted, wanted), (wanted, wanted)):
+            return (f"the ZeroPadding2D before the middle convolution adds f // 2 = {wanted} "
+                    f"pixel{'s' if wanted != 1 else ''} on every side, but yours adds "
+                    f"{tuple(map(tuple, pad.op.padding))} ((top, bottom), (left, right)).")
+        if convs[1].op.padding != "valid":
+            return ("you pad explicitly before the middle convolution, so it takes "
+                    "padding='valid'; with padding='same' it pads a second time and the "
+                    "image grows.")
+    elif n_convs >= 2 and expect.f > 1 and convs[1].op.padding != "same":
+        return ("the middle convolution must keep the spatial size: padding='same' (or "
+                "ZeroPadding2D(f // 2) before it and padding='valid').")
 
     # BatchNorm and ReLU after each convolution.
     for i, (_, after) in enumerate(units):
