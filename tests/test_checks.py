@@ -118,6 +118,8 @@ def learner_block(X, f, filters, s=1, projection=False, wrong=None, variant=None
         X = bn(X)
     elif wrong == "sigmoid instead of ReLU":
         X = layers.Activation("sigmoid")(bn(X))
+    elif wrong == "leaky ReLU after the middle BatchNorm":
+        X = layers.ReLU(negative_slope=0.1)(bn(X))
     elif wrong == "Dropout on the main path":
         X = relu(layers.Dropout(0.5)(bn(X)))
     else:
@@ -225,6 +227,8 @@ IDENTITY_MISTAKES = {
     "padding='valid' on the middle convolution":
         "the middle convolution must keep the spatial size: padding='same' (or "
         "ZeroPadding2D(f // 2) before it and padding='valid').",
+    "leaky ReLU after the middle BatchNorm":
+        "use a ReLU activation, not a leaky or capped ReLU activation.",
     "ZeroPadding2D and padding='same'":
         "you pad explicitly before the middle convolution, so it takes padding='valid'; with "
         "padding='same' it pads a second time and the image grows.",
@@ -594,6 +598,8 @@ def resnet50_stages(X, wrong=None):
     for stage_, filters, n_blocks, s in models.RESNET50_STAGES:
         if wrong == "stage 4 with 5 blocks" and stage_ == 4:
             n_blocks = 5
+        if wrong == "stage 2 only" and stage_ > 2:
+            break
         X = models.resnet_stage(X, 3, list(filters), stage_, n_blocks, s)
     return X
 
@@ -605,6 +611,11 @@ def test_resnet50_stages_pass_and_a_missing_block_is_named():
     assert str(info.value) == (
         "stage 4 of ResNet-50 has 6 blocks, but yours has 5: use the stages of "
         "RESNET50_STAGES in order.")
+    with pytest.raises(AssertionError) as info:
+        checks.check_resnet50_stages(lambda X: resnet50_stages(X, "stage 2 only"))
+    assert str(info.value) == (
+        "ResNet-50 has 4 stages, each starting with a convolutional block, but yours has 1 "
+        "convolutional block.")
 
 
 # ---------------------------------------------------------------------------------

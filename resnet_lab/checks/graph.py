@@ -52,7 +52,7 @@ def _activation_name(op):
     if cls in ("ReLU", "Relu"):
         plain = (not getattr(op, "negative_slope", 0) and getattr(op, "max_value", None) is None
                  and not getattr(op, "threshold", 0))
-        return "relu" if plain else "a leaky or capped ReLU"
+        return "relu" if plain else "leaky or capped ReLU"
     if cls in ("LeakyReLU", "PReLU", "ELU", "Elu", "Softmax", "Sigmoid", "Tanh", "Relu6",
                "Gelu", "Silu", "Selu", "Softplus", "LeakyRelu", "HardSigmoid", "HardSilu"):
         return cls.lower()

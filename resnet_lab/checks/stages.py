@@ -87,7 +87,8 @@ def check_resnet50_stages(resnet50_stages):
     if len(starts) != len(models.RESNET50_STAGES) or starts[:1] != [0]:
         raise Mistake(f"ResNet-50 has {len(models.RESNET50_STAGES)} stages, each starting with "
                       f"a convolutional block, but yours has {len(starts)} convolutional "
-                      f"blocks{' and does not start with one' if starts[:1] != [0] else ''}.")
+                      f"block{'' if len(starts) == 1 else 's'}"
+                      f"{' and does not start with one' if starts[:1] != [0] else ''}.")
     bounds = starts + [len(found)]
     for i, (stage, filters, n_blocks, s) in enumerate(models.RESNET50_STAGES):
         stage_blocks = found[bounds[i]:bounds[i + 1]]
