@@ -1002,3 +1002,51 @@ def test_a_correct_preactivation_block_passes_and_the_packages_own_is_refused(ca
 def test_preactivation_block_mistakes_are_named(wrong, message):
     with pytest.raises(AssertionError, match=message):
         checks.check_preactivation_block(preact_block(wrong))
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 9: counting paths.
+# ---------------------------------------------------------------------------------
+
+def test_path_counts_by_formula_by_enumeration_or_as_an_array_pass(capsys):
+    from math import comb
+
+    checks.check_path_counts(lambda n: [comb(n, k) for k in range(n + 1)])
+    checks.check_path_counts(lambda n: np.array([comb(n, k) for k in range(n + 1)], float))
+
+    def by_pascal(n):  # another correct route: each block doubles the paths
+        counts = [1]
+        for _ in range(n):
+            counts = [a + b for a, b in zip([0, *counts], [*counts, 0], strict=True)]
+        return counts
+    checks.check_path_counts(by_pascal)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["path_counts: all checks passed (every path enumerated for n up to "
+                       "12, and the 2^27 paths of ResNet-56's 27 blocks)."] * 3
+
+
+def _not_written(n):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda n: [1] * (n + 1),
+     "at each block a path either passes it or skips it, so 2 blocks make 2^2 = 4 paths, "
+     "but your counts for n = 2 add up to 3."),
+    (lambda n: [1] * n,
+     "a path through 0 blocks passes anything from none to all of them: path_counts(0) has "
+     "one count for each k from 0 to 0, 1 in all, but yours has 0."),
+    (lambda n: [2**n / (n + 1)] * (n + 1),
+     "a count of paths is a whole number, but path_counts(2) contains 1.3333333333333333."),
+    (lambda n: 2**n, "path_counts(n) returns one count per path length, a list of n + 1 "
+                     "numbers; path_counts(0) returned int."),
+    (lambda n: [1, *([0] * (n - 1)), 2**n - 1] if n > 1 else [1] * (n + 1) if n == 0 else [1, 1],
+     "for n = 2, 2 paths pass exactly 1 of the blocks, but yours says 0: in how many ways "
+     "can a path choose which 1 of the 2 blocks it passes?"),
+    (_not_written, "path_counts is not written yet: replace '# YOUR CODE HERE' and "
+                   "'raise NotImplementedError()' with your code."),
+], ids=["all ones", "one count short", "fractions", "the total", "ends only", "placeholder"])
+def test_path_count_mistakes_are_named(answer, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_path_counts(answer)
+    assert str(info.value) == message

@@ -22,6 +22,7 @@ recovers from the augmented test images which flip and which shift each one got.
 Lesson 7's check reads what the learner's transfer model trains and what it leaves
 frozen, and compares its outputs with a pooled softmax classifier on the base's features.
 Lesson 8's check reads the pre-activation block's graph the same way as the v1 blocks'.
+Lesson 9's check counts paths, not layers: it enumerates every path of a small ResNet.
 
 The checks use only Keras 3 (no TensorFlow or JAX calls), so they run under every
 backend. They read the functional graph through ``KerasTensor._keras_history`` and
@@ -39,9 +40,9 @@ Beside them, ``behaviour`` (the learner's layers against resnet_lab's, with the 
 weights) and ``bottleneck`` (a ResNet v1 bottleneck block read from the graph: main
 path, shortcut, addition). Then one module per lesson's exercise: ``skip`` (lesson 1),
 ``blocks`` (lessons 2 and 3), ``stages`` (lesson 4), ``augmentation`` (lesson 5),
-``transfer`` (lesson 7) and ``preactivation`` (lesson 8). A new exercise gets a module
-of its own, with a ``check_...`` function decorated with ``@learner_check``, and its
-name here.
+``transfer`` (lesson 7), ``preactivation`` (lesson 8) and ``paths`` (lesson 9). A new
+exercise gets a module of its own, with a ``check_...`` function decorated with
+``@learner_check``, and its name here.
 """
 
 from resnet_lab.checks.augmentation import check_augmentation
@@ -51,6 +52,7 @@ from resnet_lab.checks.blocks import (
     check_identity_block,
     check_identity_block_part,
 )
+from resnet_lab.checks.paths import check_path_counts
 from resnet_lab.checks.preactivation import check_preactivation_block
 from resnet_lab.checks.runner import NOT_WRITTEN
 from resnet_lab.checks.skip import check_skip_connection
@@ -64,6 +66,7 @@ __all__ = [
     "check_convolutional_block",
     "check_identity_block",
     "check_identity_block_part",
+    "check_path_counts",
     "check_preactivation_block",
     "check_resnet50_stages",
     "check_resnet_stage",
