@@ -532,6 +532,7 @@ def test_a_part_checked_before_the_earlier_parts_ran_says_so():
 def stage(wrong=None):
     def resnet_stage(X, f, filters, stage, blocks_, s):
         letters = "abcdefgh"
+        f = 3 if wrong == "f written in as 3" else f
         first = blocks.identity_block if wrong == "identity block first" else \
             blocks.convolutional_block
         kwargs = {} if wrong in ("stride not passed", "identity block first") else {"s": s}
@@ -579,6 +580,9 @@ def test_the_reference_stage_passes():
     ("stage + 1",
      "pass the stage number to the blocks: the layers of stage 3 are named res3..., but "
      "yours are named res4...."),
+    ("f written in as 3",
+     "pass the stage's f to every block: with f=5 the middle convolutions are 5x5, but "
+     "block 1 of yours has 3x3."),
 ], ids=lambda v: v if len(v) < 40 else "")
 def test_resnet_stage_mistakes_are_named(wrong, message):
     with pytest.raises(AssertionError) as info:

@@ -35,7 +35,7 @@ from resnet_lab.weights import randomize_weights
 
 STAGE_CASES = [  # (input shape, f, filters, stage, blocks, s)
     ((None, None, 8), 3, [2, 3, 8], 3, 3, 2),
-    ((None, None, 8), 3, [2, 3, 8], 2, 2, 1),
+    ((None, None, 8), 5, [2, 3, 8], 2, 2, 1),  # another f: a stage must pass its own on
 ]
 STAGE_BEHAVIOUR_INPUT = (9, 9, 5)
 
@@ -168,6 +168,12 @@ def _stage_mistake(found, f, filters, stage, n_blocks, s, name="the stage"):
     if first_stride != s:
         return (f"pass the stage's stride to its convolutional block (s=s): with s={s} your "
                 f"convolutional block has stride {first_stride}.")
+    for i, block in enumerate(found):
+        middle = conv_steps(block.main)[1:2]
+        if middle and tuple(middle[0].op.kernel_size) != (f, f):
+            return (f"pass the stage's f to every block: with f={f} the middle convolutions "
+                    f"are {f}x{f}, but block {i + 1} of yours has "
+                    f"{kernel_text(middle[0].op.kernel_size)}.")
     for i, block in enumerate(found):
         expect = Expect(f, filters, s if i == 0 else 1, projection=i == 0)
         mistake = block_mistake(block, expect)
