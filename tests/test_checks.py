@@ -729,6 +729,16 @@ def _wrapped_stage(X, f, filters, stage, blocks_, s):
     return models.resnet_stage(X, f, filters, stage, blocks_, s)
 
 
+def _identity_block_from_the_family(X, f, filters, stage, block):
+    from resnet_lab import family
+
+    return family.bottleneck_block(X, filters[0], filters[2], 1, f"res{stage}{block}")
+
+
+def _stages_from_the_v1_builder(X):
+    return models.resnet_v1_stages(X, 50)
+
+
 def _stages_from_keras_applications_twin(X):
     model = models.ResNet50(include_top=False, input_shape=(64, 64, 3))
     return model.get_layer("conv5_block3_out").output
@@ -754,6 +764,10 @@ CHEATS = [
      f"resnet_stage uses resnet_lab's own resnet_stage: {COPIED}"),
     (checks.check_resnet50_stages, _stages_from_keras_applications_twin,
      f"resnet50_stages uses resnet_lab's own ResNet50: {COPIED}"),
+    (checks.check_resnet50_stages, _stages_from_the_v1_builder,
+     f"resnet50_stages uses resnet_lab's own resnet_v1_stages: {COPIED}"),
+    (checks.check_identity_block, _identity_block_from_the_family,
+     f"identity_block uses resnet_lab's own bottleneck_block: {COPIED}"),
     (checks.check_augmentation, data.augmentation,
      f"make_augmentation uses resnet_lab's own augmentation: {COPIED}"),
     (checks.check_augmentation, _augmentation_from_the_package,

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from resnet_lab import augment, blocks, models, transfer
+from resnet_lab import augment, blocks, family, models, transfer
 from resnet_lab.checks.graph import is_keras_tensor
 
 NOT_WRITTEN = (
@@ -71,16 +71,19 @@ class Failure(Exception):
 def references(name):
     """resnet_lab's own code that the exercise ``name`` asks the learner to write: what
     their function must not call."""
-    blocks_and_up = [blocks.identity_block, blocks.convolutional_block, models.resnet_stage,
-                     models.ResNet50]
+    stages_and_up = [models.resnet_stage, models.resnet_v1_stages, models.ResNet50,
+                     models.ResNet101, models.ResNet152]
+    blocks_and_up = [blocks.identity_block, blocks.convolutional_block,
+                     family.bottleneck_block, *stages_and_up]
     return {
         "identity_block": blocks_and_up,
         "convolutional_block": blocks_and_up,
-        "resnet_stage": [models.resnet_stage, models.ResNet50],
-        "resnet50_stages": [models.ResNet50],
+        "resnet_stage": stages_and_up,
+        "resnet50_stages": stages_and_up[1:],  # the learner's own resnet_stage is the way
         "make_augmentation": [augment.RandomCropFlip.__init__, augment.augmentation],
         "build_transfer_model": [transfer.transfer_model],
         "preactivation_block": [blocks.preactivation_block, models.ResNet50V2,
+                                models.ResNet101V2, models.ResNet152V2,
                                 models.resnet_v2_stages],
     }.get(name, [])
 
