@@ -909,10 +909,14 @@ def transfer_model(wrong=None):
             wrong, layers.GlobalAveragePooling2D())(features)
         if wrong == "hidden layer":
             pooled = layers.Dense(8, activation="relu")(pooled)
-        pooled = layers.Dropout(0.2)(pooled)
+        if wrong != "Dropout after the softmax":
+            pooled = layers.Dropout(0.2)(pooled)
         activation = None if wrong == "no softmax" else "softmax"
         units = 2 if wrong == "two classes" else num_classes
-        model = keras.Model(images, layers.Dense(units, activation=activation)(pooled))
+        outputs = layers.Dense(units, activation=activation)(pooled)
+        if wrong == "Dropout after the softmax":
+            outputs = layers.Dropout(0.2)(outputs)
+        model = keras.Model(images, outputs)
         if wrong == "everything frozen":
             model.trainable = False
         if wrong == "a copy of the base":
@@ -938,6 +942,8 @@ def test_a_correct_transfer_model_passes(capsys):
     ("hidden layer", "the new classifier should be GlobalAveragePooling2D, then"),
     ("a copy of the base", "your model does not use the base it was given"),
     ("no return", "build_transfer_model returned None"),
+    ("Dropout after the softmax", "in training mode your model's outputs are not "
+                                  "probabilities: something after the softmax changes them"),
 ])
 def test_transfer_model_mistakes_are_named(wrong, message):
     with pytest.raises(AssertionError, match=message):

@@ -64,6 +64,18 @@ def check_transfer_model(build_transfer_model):
         raise Mistake("the outputs are not probabilities: end with Dense(num_classes, "
                       "activation='softmax').")
 
+    # In training mode too: Dropout acts there, and after the softmax it would zero and
+    # rescale probabilities (in inference mode it does nothing, so only this shows it).
+    try:
+        trained = keras.ops.convert_to_numpy(model(images, training=True))
+    except Exception as error:  # the learner's model may raise anything
+        raise Mistake(translate(Failure(error, []), "your model, called in training mode "
+                                                    "on 4 images of 8x8x3,")) from None
+    if trained.min() < 0 or not np.allclose(trained.sum(1), 1, atol=1e-3):
+        raise Mistake("in training mode your model's outputs are not probabilities: "
+                      "something after the softmax changes them (Dropout belongs before the "
+                      "Dense layer, where it drops features, not probabilities).")
+
     features = keras.ops.convert_to_numpy(base(images, training=False))
     dense = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
     shape = ("the new classifier should be GlobalAveragePooling2D, then (if you like) "
