@@ -673,7 +673,8 @@ def augmentation(wrong=None, variant=None):
         factors = {"shifts of 20%": (0.2, 0.2), "shifts of 5%": (0.05, 0.05),
                    "no sideways shifts": (0.1, 0.0), "no shifts up and down": (0.0, 0.1)}.get(
             wrong, ((-0.1, 0.1), (-0.1, 0.1)) if variant == "factors as ranges" else (0.1, 0.1))
-        fill = {"constant fill": "constant"}.get(wrong, "reflect")
+        fill = {"constant fill": "constant", "nearest fill": "nearest",
+                "wrap fill": "wrap"}.get(wrong, "reflect")
         flip = layers.RandomFlip(mode, seed=flip_seed)
         shift = (layers.RandomTranslation(*factors, seed=shift_seed)
                  if variant == "default fill mode" else
@@ -806,6 +807,14 @@ AUGMENTATION_MISTAKES = {
     "constant fill":
         "the shifted images have black borders: fill them by reflection, "
         "RandomTranslation(..., fill_mode='reflect').",
+    "nearest fill":
+        "the strip that a shift uncovers should continue the image as its mirror image "
+        "(fill_mode='reflect'), but yours fills it another way: the nearest pixel repeated, "
+        "or the opposite edge wrapped round.",
+    "wrap fill":
+        "the strip that a shift uncovers should continue the image as its mirror image "
+        "(fill_mode='reflect'), but yours fills it another way: the nearest pixel repeated, "
+        "or the opposite edge wrapped round.",
     "a rotation too":
         "your augmentation does more than flip and shift the images (a rotation, a zoom, "
         "other colours?): keep only RandomFlip and RandomTranslation.",

@@ -16,6 +16,7 @@ AUGMENT_CALLS = 4
 AUGMENT_SEED = 7
 MAX_SHIFT = 0.1  # of the height and of the width
 MATCH_TOLERANCE = 2.0  # mean absolute difference, on pixel values between 60 and 220
+BORDER_TOLERANCE = 0.5  # the same, on the uncovered strip: reflect 0.07, nearest up to 3
 
 
 @learner_check(keep_random_state=True)
@@ -61,6 +62,12 @@ def check_augmentation(make_augmentation):
         raise Mistake("your augmentation does more than flip and shift the images (a "
                       "rotation, a zoom, other colours?): keep only RandomFlip and "
                       "RandomTranslation.")
+    border = max(_border_error(out[..., 0].mean(1), across, flipped_x, shift_x).max(initial=0),
+                 _border_error(out[..., 1].mean(2), down, flipped_y, shift_y).max(initial=0))
+    if border > BORDER_TOLERANCE:
+        raise Mistake("the strip that a shift uncovers should continue the image as its mirror "
+                      "image (fill_mode='reflect'), but yours fills it another way: the "
+                      "nearest pixel repeated, or the opposite edge wrapped round.")
     if flipped_y.any():
         if not flipped_x.any():
             raise Mistake("images are flipped upside down instead of left to right: use "
@@ -143,6 +150,23 @@ def _match_profiles(profiles, reference):
     best = errors.argmin(1)
     flipped, index = np.divmod(best, len(shifts))
     return errors[np.arange(len(profiles)), best], flipped.astype(bool), shifts[index]
+
+
+def _border_error(profiles, reference, flipped, shifts):
+    """For each profile, the mean absolute difference on the pixels its shift uncovered
+    from the reference filled by reflection (d c b a | a b c d); 0 where none was."""
+    size = len(reference)
+    x = np.arange(size)
+    errors = []
+    for profile, flip, shift in zip(profiles, flipped, shifts, strict=True):
+        ref = reference[::-1] if flip else reference
+        source = x - shift
+        outside = (source < -0.5) | (source > size - 0.5)
+        mirrored = np.where(source < -0.5, -source - 1,
+                            np.where(source > size - 0.5, 2 * size - 1 - source, source))
+        difference = np.abs(profile - np.interp(mirrored, x, ref))[outside]
+        errors.append(difference.mean() if outside.any() else 0.0)
+    return np.array(errors)
 
 
 def _make_augmentation(fn, seed):
