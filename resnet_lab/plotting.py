@@ -301,10 +301,11 @@ def plot_loss_surfaces(surfaces, coordinates, levels=None, figure=None):
     a, b = np.meshgrid(coordinates, coordinates)
     for ax, (name, loss) in zip(axes, surfaces.items(), strict=True):
         contours = ax.contour(a, b, loss, levels=levels, cmap="viridis")
-        if len(contours.allsegs) and any(len(s) for s in contours.allsegs):
-            ax.clabel(contours, contours.levels[::2], fontsize=9, fmt="%.1f", inline_spacing=2)
-        ax.plot([0], [0], marker="*", color="red", markersize=12, linestyle="none",
-                label="trained weights")
+        labelled = [level for level in contours.levels[::2]
+                    if np.nanmin(loss) <= level <= np.nanmax(loss)]  # lines that exist
+        if labelled:
+            ax.clabel(contours, labelled, fontsize=9, fmt="%.1f", inline_spacing=2)
+        ax.plot([0], [0], marker="*", color="red", markersize=12, linestyle="none")
         ax.set_title(f"{name}: training loss")
         ax.set_xlabel("direction 1")
         ax.set_ylabel("direction 2")

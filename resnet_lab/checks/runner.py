@@ -71,15 +71,15 @@ class Failure(Exception):
 def references(name):
     """resnet_lab's own code that the exercise ``name`` asks the learner to write: what
     their function must not call."""
-    stages_and_up = [models.resnet_stage, models.resnet_v1_stages, models.ResNet50,
-                     models.ResNet101, models.ResNet152]
+    networks = [models.resnet_v1_stages, models.ResNet50, models.ResNet101, models.ResNet152]
+    stages_and_up = [models.resnet_stage, *networks]
     blocks_and_up = [blocks.identity_block, blocks.convolutional_block,
                      family.bottleneck_block, *stages_and_up]
     return {
         "identity_block": blocks_and_up,
         "convolutional_block": blocks_and_up,
         "resnet_stage": stages_and_up,
-        "resnet50_stages": stages_and_up[1:],  # the learner's own resnet_stage is the way
+        "resnet50_stages": networks,  # built from the learner's own resnet_stage
         "make_augmentation": [augment.RandomCropFlip.__init__, augment.augmentation],
         "build_transfer_model": [transfer.transfer_model],
         "preactivation_block": [blocks.preactivation_block, models.ResNet50V2,
