@@ -22,6 +22,13 @@ from resnet_lab import blocks, checks, data, models
 from resnet_lab.checks import runner
 
 
+@pytest.fixture(autouse=True)
+def exact_fixes_at_once(monkeypatch):
+    """The catalogue below lists each message as a learner reads it when the mistake
+    comes back: its symptom and its exact fix (see test_feedback_comes_in_two_steps)."""
+    monkeypatch.setenv(runner.EXPLAIN_ENV, "1")
+
+
 def typed_in(fn):
     """``fn`` as if the learner had typed its code in: a new function with its own code
     object. The checks refuse resnet_lab's functions themselves (see
@@ -206,17 +213,21 @@ def test_correct_variants_of_the_blocks_pass(variant):
 
 IDENTITY_MISTAKES = {
     "no addition":
-        "the shortcut is never added: finish with layers.Add()([X, X_shortcut]) and a ReLU.",
+        "the shortcut is never added: where does X come back into the block's output? "
+        "Exact fix: finish with layers.Add()([X, X_shortcut]) and a ReLU.",
     "no ReLU after the addition":
-        "no ReLU after the addition: apply Activation('relu') to the sum.",
+        "no ReLU after the addition: the block's output is relu(F(X) + X), not the sum "
+        "itself. Exact fix: apply Activation('relu') to the sum.",
     "ReLU before the addition instead of after":
         "the last ReLU belongs after the addition, not before it.",
     "extra ReLU before the addition":
         "no ReLU at the end of the main path: it ends with BatchNorm so that F(X) can be "
         "negative, and the ReLU comes after the addition.",
     "concatenation instead of addition":
-        "use an addition to join the shortcut, not a concatenation: layers.Add() keeps the "
-        "channels, Concatenate stacks them.",
+        "your block concatenates the shortcut to the main path, so its output has the "
+        "channels of both: what does concatenation do to the channels, and what does a "
+        "residual block compute from F(X) and X? Exact fix: join them with "
+        "layers.Add(), which keeps the channels (Concatenate stacks them).",
     "ReLU on the shortcut":
         "the shortcut must carry X unchanged: remove the ReLU on the shortcut.",
     "shortcut taken after the first component":
@@ -225,8 +236,9 @@ IDENTITY_MISTAKES = {
     "main path added to itself":
         "the shortcut is never added: both inputs of your addition are the same tensor.",
     "padding='valid' on the middle convolution":
-        "the middle convolution must keep the spatial size: padding='same' (or "
-        "ZeroPadding2D(f // 2) before it and padding='valid').",
+        "the middle convolution shrinks the image, so F(X) and X no longer have the "
+        "same height and width: how does an f x f convolution keep the size? Exact "
+        "fix: padding='same' (or ZeroPadding2D(f // 2) before it and padding='valid').",
     "leaky ReLU after the middle BatchNorm":
         "use a ReLU activation, not a leaky or capped ReLU activation.",
     "ZeroPadding2D and padding='same'":
@@ -287,10 +299,15 @@ CONVOLUTIONAL_MISTAKES = {
     "stride on the last 1x1":
         "the stride should be on the first 1x1 convolution, not on the last one.",
     "no stride on the main path": "the first 1x1 convolution needs strides=s (2 here), not 1.",
-    "stride 2 written in": "the first 1x1 convolution needs strides=s (1 here), not 2.",
+    "stride 2 written in":
+        "2 mistakes: (1) the first 1x1 convolution needs strides=s "
+        "(1 here), not 2. (2) the shortcut's 1x1 convolution needs "
+        "strides=s (1 here), like the first convolution of the main "
+        "path, not 2.",
     "missing projection":
-        "the shortcut needs a projection: a 1x1 convolution with F3 filters and stride s, "
-        "then BatchNorm.",
+        "the shortcut carries X as it is, but here the block changes the channels (and "
+        "with s > 1 the size): how can X be brought to F(X)'s shape? Exact fix: "
+        "project it: a 1x1 convolution with F3 filters and stride s, then BatchNorm.",
     "shortcut without BatchNorm": "the shortcut needs BatchNorm after its 1x1 convolution.",
     "BatchNorm before the shortcut convolution":
         "the shortcut's BatchNorm comes after its 1x1 convolution, not before it.",
@@ -309,13 +326,17 @@ CONVOLUTIONAL_MISTAKES = {
         "the projection shortcut starts from the block's input X, saved before the first "
         "convolution; yours starts later on the main path.",
     "no ReLU after the addition":
-        "no ReLU after the addition: apply Activation('relu') to the sum.",
+        "no ReLU after the addition: the block's output is relu(F(X) + X), not the sum "
+        "itself. Exact fix: apply Activation('relu') to the sum.",
     "concatenation instead of addition":
-        "use an addition to join the shortcut, not a concatenation: layers.Add() keeps the "
-        "channels, Concatenate stacks them.",
+        "your block concatenates the shortcut to the main path, so its output has the "
+        "channels of both: what does concatenation do to the channels, and what does a "
+        "residual block compute from F(X) and X? Exact fix: join them with "
+        "layers.Add(), which keeps the channels (Concatenate stacks them).",
     "padding='valid' on the middle convolution":
-        "the middle convolution must keep the spatial size: padding='same' (or "
-        "ZeroPadding2D(f // 2) before it and padding='valid').",
+        "the middle convolution shrinks the image, so F(X) and X no longer have the "
+        "same height and width: how does an f x f convolution keep the size? Exact "
+        "fix: padding='same' (or ZeroPadding2D(f // 2) before it and padding='valid').",
     "F1 and F2 swapped":
         "the filters are swapped: the three convolutions take F1, F2, F3 = filters[0], "
         "filters[1], filters[2] ([4, 6, 12]) in that order, but yours have [6, 4, 12].",
@@ -434,18 +455,25 @@ def test_correct_skip_connections_pass(variant, capsys):
 
 SKIP_MISTAKES = {
     "no addition":
-        "the shortcut is never added: add x to fx with layers.Add(), then apply a ReLU.",
+        "the shortcut is never added: where does x come back in relu(F(x) + x)? Exact "
+        "fix: add x to fx with layers.Add(), then apply a ReLU.",
     "concatenation":
-        "use an addition, not a concatenation: layers.Add() keeps the channels of x, "
-        "Concatenate would stack x and F(x) and double them.",
+        "your skip connection concatenates x and F(x), so its output has twice the "
+        "channels of x: what does concatenation do to the channels, and what does the "
+        "skip connection add? Exact fix: use layers.Add(), which keeps the channels of "
+        "x (Concatenate stacks x and F(x)).",
     "ReLU on F(x) before the addition":
         "apply the ReLU after the addition, not to F(x) before it.",
     "ReLU on the shortcut": "x must reach the addition unchanged: no ReLU on the shortcut.",
-    "no ReLU": "no ReLU after the addition: return relu(x + fx).",
+    "no ReLU":
+        "no ReLU after the addition: the block computes relu(F(x) + x), not "
+        "F(x) + x. Exact fix: apply layers.Activation('relu') to the sum and "
+        "return that.",
     "F(x) added to itself": "add x to F(x): your addition adds fx to itself.",
     "a new convolution":
-        "skip_connection receives F(x) already computed (fx): add it to x without new "
-        "convolutions.",
+        "skip_connection receives F(x) already computed, as fx, but yours convolves "
+        "again: what is left to do once F(x) exists? Exact fix: add fx to x, with no "
+        "new convolution.",
 }
 
 
@@ -454,6 +482,34 @@ def test_skip_connection_mistakes_are_named(wrong, message):
     with pytest.raises(AssertionError) as info:
         checks.check_skip_connection(skip(wrong))
     assert str(info.value) == message
+
+
+def test_feedback_comes_in_two_steps(monkeypatch):
+    """The symptom first; the exact fix when the same mistake comes back, or on request."""
+    monkeypatch.delenv(runner.EXPLAIN_ENV)
+    monkeypatch.setattr(runner, "_told", set())
+
+    def told(wrong, **kwargs):
+        with pytest.raises(AssertionError) as info:
+            checks.check_skip_connection(skip(wrong), **kwargs)
+        return str(info.value)
+
+    symptom = ("your skip connection concatenates x and F(x), so its output has twice the "
+               "channels of x: what does concatenation do to the channels, and what does "
+               "the skip connection add?")
+    fix = ("Exact fix: use layers.Add(), which keeps the channels of x (Concatenate stacks "
+           "x and F(x)).")
+    assert told("concatenation") == (
+        f"{symptom} (If the same mistake comes back, the check shows the exact fix; "
+        f"explain=True shows it now.)")
+    assert told("concatenation") == f"{symptom} {fix}"  # the same mistake again
+    assert "Exact fix" not in told("no addition")  # another mistake: its symptom first
+    assert told("no addition", explain=True).endswith(
+        "Exact fix: add x to fx with layers.Add(), then apply a ReLU.")
+    # A mistake with no exact call to give away reads the same every time.
+    once = told("ReLU on the shortcut")
+    assert once == told("ReLU on the shortcut") == (
+        "x must reach the addition unchanged: no ReLU on the shortcut.")
 
 
 # ---------------------------------------------------------------------------------
@@ -498,13 +554,15 @@ def test_each_part_of_the_identity_block_passes_when_right(part, capsys):
     (1, "3x3 kernel", None,
      "the first convolution of the main path is a 1x1 convolution: kernel_size=1, not 3x3."),
     (2, "padding='valid'", None,
-     "the middle convolution must keep the spatial size: padding='same' (or "
-        "ZeroPadding2D(f // 2) before it and padding='valid')."),
+     "the middle convolution shrinks the image, so F(X) and X no longer have the same "
+     "height and width: how does an f x f convolution keep the size? Exact fix: "
+     "padding='same' (or ZeroPadding2D(f // 2) before it and padding='valid')."),
     (3, "ReLU in the third component", None,
      "no ReLU at the end of the main path: it ends with BatchNorm so that F(X) can be "
      "negative, and the ReLU comes after the addition."),
     (4, "no final ReLU", None,
-     "no ReLU after the addition: apply Activation('relu') to the sum."),
+     "no ReLU after the addition: the block's output is relu(F(X) + X), not the sum "
+     "itself. Exact fix: apply Activation('relu') to the sum."),
     (2, None, 2,
      "X has gone through 3 convolutions, but after component 2 it should have gone through "
      "2: did you run a cell twice? Run the cells again from the first component on."),
@@ -785,45 +843,61 @@ def test_the_packages_own_answer_is_refused(check, answer, message):
 
 
 AUGMENTATION_MISTAKES = {
-    "no flips": "no horizontal flips: add layers.RandomFlip('horizontal').",
+    "no flips":
+        "no image is flipped left to right. Exact fix: add "
+        "layers.RandomFlip('horizontal').",
     "vertical flips too":
-        "images are also flipped upside down: use RandomFlip('horizontal'), not "
+        "images are also flipped upside down: would an upside-down photograph still "
+        "look like the ones you test on? Exact fix: use RandomFlip('horizontal'), not "
         "'horizontal_and_vertical'.",
     "vertical instead of horizontal":
-        "images are flipped upside down instead of left to right: use "
+        "images are flipped upside down instead of left to right: which of the two "
+        "flips gives an image the data could contain? Exact fix: use "
         "RandomFlip('horizontal'), not 'vertical'.",
-    "no shifts": "no shifts: add layers.RandomTranslation(0.1, 0.1, fill_mode='reflect').",
+    "no shifts":
+        "no image is shifted. Exact fix: add layers.RandomTranslation(0.1, "
+        "0.1, fill_mode='reflect').",
     "shifts of 20%":
-        "the shifts are larger than 10% of the image: use RandomTranslation(0.1, 0.1), "
-        "fractions of the height and width.",
+        "the shifts are larger than 10% of the image: in what unit does "
+        "RandomTranslation take its factors? Exact fix: use RandomTranslation(0.1, "
+        "0.1), fractions of the height and width.",
     "shifts of 5%":
-        "the shifts are smaller than 10% of the image: use RandomTranslation(0.1, 0.1).",
+        "the shifts are smaller than 10% of the image: in what unit does "
+        "RandomTranslation take its factors? Exact fix: use RandomTranslation(0.1, "
+        "0.1).",
     "no sideways shifts":
-        "the images are shifted up and down but not sideways: RandomTranslation(0.1, 0.1) "
-        "shifts by up to 10% of the height and of the width.",
+        "the images are shifted up and down but not sideways: which of "
+        "RandomTranslation's two factors is the height's? Exact fix: "
+        "RandomTranslation(0.1, 0.1) shifts by up to 10% of the height and of the "
+        "width.",
     "no shifts up and down":
-        "the images are shifted sideways but not up and down: RandomTranslation(0.1, 0.1) "
-        "shifts by up to 10% of the height and of the width.",
+        "the images are shifted sideways but not up and down: which of "
+        "RandomTranslation's two factors is the height's? Exact fix: "
+        "RandomTranslation(0.1, 0.1) shifts by up to 10% of the height and of the "
+        "width.",
     "constant fill":
-        "the shifted images have black borders: fill them by reflection, "
+        "the shifted images have black borders, which no real photograph has: what "
+        "could fill the strip a shift uncovers? Exact fix: fill it by reflection, "
         "RandomTranslation(..., fill_mode='reflect').",
     "nearest fill":
-        "the strip that a shift uncovers should continue the image as its mirror image "
-        "(fill_mode='reflect'), but yours fills it another way: the nearest pixel repeated, "
-        "or the opposite edge wrapped round.",
+        "the strip that a shift uncovers should continue the image as its mirror "
+        "image, but yours fills it another way: the nearest pixel repeated, or the "
+        "opposite edge wrapped round. Exact fix: RandomTranslation(..., "
+        "fill_mode='reflect').",
     "wrap fill":
-        "the strip that a shift uncovers should continue the image as its mirror image "
-        "(fill_mode='reflect'), but yours fills it another way: the nearest pixel repeated, "
-        "or the opposite edge wrapped round.",
+        "the strip that a shift uncovers should continue the image as its mirror "
+        "image, but yours fills it another way: the nearest pixel repeated, or the "
+        "opposite edge wrapped round. Exact fix: RandomTranslation(..., "
+        "fill_mode='reflect').",
     "a rotation too":
-        "your augmentation does more than flip and shift the images (a rotation, a zoom, "
-        "other colours?): keep only RandomFlip and RandomTranslation.",
+        "your augmentation does more than flip and shift the images (a rotation, a "
+        "zoom, other colours?). Exact fix: keep only RandomFlip and RandomTranslation.",
     "a zoom too":
-        "your augmentation does more than flip and shift the images (a rotation, a zoom, "
-        "other colours?): keep only RandomFlip and RandomTranslation.",
+        "your augmentation does more than flip and shift the images (a rotation, a "
+        "zoom, other colours?). Exact fix: keep only RandomFlip and RandomTranslation.",
     "a contrast change too":
-        "your augmentation does more than flip and shift the images (a rotation, a zoom, "
-        "other colours?): keep only RandomFlip and RandomTranslation.",
+        "your augmentation does more than flip and shift the images (a rotation, a "
+        "zoom, other colours?). Exact fix: keep only RandomFlip and RandomTranslation.",
     "rescaled to [0, 1]":
         "your augmentation rescales the pixel values: leave them in [0, 255], the model "
         "rescales its input itself.",
@@ -834,16 +908,21 @@ AUGMENTATION_MISTAKES = {
         "in inference mode the augmentation must leave images unchanged: use Keras' Random* "
         "layers, which only act when training.",
     "every image flipped":
-        "every image is flipped: RandomFlip('horizontal') flips each image or not, at random.",
+        "every image is flipped: a flip applied to every image shows the network only "
+        "mirror images, not more variety. Exact fix: RandomFlip('horizontal') flips "
+        "each image or not, at random.",
     "the same change at every call":
-        "your augmentation changes the images the same way at every call: each epoch should "
-        "bring new random flips and shifts (use Keras' Random* layers).",
+        "your augmentation changes the images the same way at every call: what would "
+        "the network see in the second epoch that it had not seen in the first? Exact "
+        "fix: use Keras' Random* layers, which draw new flips and shifts at every "
+        "call.",
     "no seeds":
-        "make_augmentation(7) gives other images every time: pass the seed to the random "
-        "layers (seed=seed).",
+        "make_augmentation(7) gives other images every time: where does the seed go? "
+        "Exact fix: pass it to the random layers (seed=seed).",
     "seeds of its own":
-        "make_augmentation gives the same images whatever the seed: pass its seed argument "
-        "to the random layers, not a number of your own.",
+        "make_augmentation gives the same images whatever the seed: is the seed you "
+        "pass the one you receive? Exact fix: pass its seed argument to the random "
+        "layers, not a number of your own.",
     "a list of layers":
         "make_augmentation should return one model, not a list of layers: wrap them in "
         "keras.Sequential([...]).",
@@ -941,10 +1020,10 @@ def test_a_correct_transfer_model_passes(capsys):
 
 
 @pytest.mark.parametrize("wrong, message", [
-    ("base not frozen", "the base is not frozen: set base.trainable = False"),
+    ("base not frozen", "the base is not frozen: its weights would change in training"),
     ("everything frozen", "nothing in your model trains"),
-    ("flatten", "pool the base's feature map with GlobalAveragePooling2D before the Dense "
-                "layer: the Dense layer should see the base's 10 channels, not 160 values"),
+    ("flatten", "your Dense layer sees 160 values per image, but the base gives 10 "
+                "channels: what turns a feature map into one value per channel"),
     ("max pooling", r"use GlobalAveragePooling2D \(each channel's average\), not max pooling"),
     ("no softmax", "the outputs are not probabilities"),
     ("two classes", r"shape \(batch, 3\) for 3 classes; it gives \(4, 2\)"),
@@ -1029,7 +1108,8 @@ def test_a_correct_preactivation_block_passes_and_the_packages_own_is_refused(ca
     ("shortcut of preact", "without a projection the shortcut is X itself"),
     ("projection bias", "the projection keeps its bias"),
     ("second preact", "the projection shares the main path's pre-activation"),
-    ("2x2 pool", "keep every s-th pixel of X on the shortcut with MaxPooling2D"),
+    ("2x2 pool", "your shortcut pools over a window of more than one pixel, which mixes "
+                 "neighbouring pixels: that is ResNet-D's shortcut"),
     ("no return", "preactivation_block returned None"),
 ])
 def test_preactivation_block_mistakes_are_named(wrong, message):

@@ -8,7 +8,14 @@ import keras
 import numpy as np
 from keras import layers
 
-from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
+from resnet_lab.checks.runner import (
+    Failure,
+    Mistake,
+    call_learner,
+    learner_check,
+    translate,
+    with_fix,
+)
 
 AUGMENT_SIZE = 32  # test images of 32x32 pixels: 10% is 3.2 pixels
 AUGMENT_BATCH = 16  # copies of the test image per call; each gets its own flip and shift
@@ -36,13 +43,17 @@ def check_augmentation(make_augmentation):
         raise Mistake("in training mode your augmentation leaves the images unchanged: it "
                       "should flip and shift them at random.")
     if all(_same(out, outs[0]) for out in outs[1:]):
-        raise Mistake("your augmentation changes the images the same way at every call: each "
-                      "epoch should bring new random flips and shifts (use Keras' Random* "
-                      "layers).")
+        raise Mistake(with_fix("your augmentation changes the images the same way at "
+                               "every call: what would the network see in the second epoch "
+                               "that it had not seen in the first?",
+                               "use Keras' Random* layers, which draw new flips and shifts "
+                               "at every call."))
     out = np.concatenate(outs)
     if out.min() < 0.5 * images.min():
-        raise Mistake("the shifted images have black borders: fill them by reflection, "
-                      "RandomTranslation(..., fill_mode='reflect').")
+        raise Mistake(with_fix("the shifted images have black borders, which no real "
+                               "photograph has: what could fill the strip a shift uncovers?",
+                               "fill it by reflection, RandomTranslation(..., "
+                               "fill_mode='reflect')."))
 
     # Channel 0 varies only across the image, channel 1 only down.
     across, down = _test_profiles()
@@ -56,50 +67,67 @@ def check_augmentation(make_augmentation):
     bound = MAX_SHIFT * AUGMENT_SIZE
     largest = [np.abs(shift[explained]).max(initial=0) for shift in (shift_x, shift_y)]
     if max(largest) > bound + 0.5:
-        raise Mistake("the shifts are larger than 10% of the image: use "
-                      "RandomTranslation(0.1, 0.1), fractions of the height and width.")
+        raise Mistake(with_fix("the shifts are larger than 10% of the image: in what unit "
+                               "does RandomTranslation take its factors?",
+                               "use RandomTranslation(0.1, 0.1), fractions of the height "
+                               "and width."))
     if not explained.all():
-        raise Mistake("your augmentation does more than flip and shift the images (a "
-                      "rotation, a zoom, other colours?): keep only RandomFlip and "
-                      "RandomTranslation.")
+        raise Mistake(with_fix("your augmentation does more than flip and shift the images "
+                               "(a rotation, a zoom, other colours?).",
+                               "keep only RandomFlip and RandomTranslation."))
     border = max(_border_error(out[..., 0].mean(1), across, flipped_x, shift_x).max(initial=0),
                  _border_error(out[..., 1].mean(2), down, flipped_y, shift_y).max(initial=0))
     if border > BORDER_TOLERANCE:
-        raise Mistake("the strip that a shift uncovers should continue the image as its mirror "
-                      "image (fill_mode='reflect'), but yours fills it another way: the "
-                      "nearest pixel repeated, or the opposite edge wrapped round.")
+        raise Mistake(with_fix("the strip that a shift uncovers should continue the image "
+                               "as its mirror image, but yours fills it another way: the "
+                               "nearest pixel repeated, or the opposite edge wrapped round.",
+                               "RandomTranslation(..., fill_mode='reflect')."))
     if flipped_y.any():
         if not flipped_x.any():
-            raise Mistake("images are flipped upside down instead of left to right: use "
-                          "RandomFlip('horizontal'), not 'vertical'.")
-        raise Mistake("images are also flipped upside down: use RandomFlip('horizontal'), "
-                      "not 'horizontal_and_vertical'.")
+            raise Mistake(with_fix("images are flipped upside down instead of left to "
+                                   "right: which of the two flips gives an image the data "
+                                   "could contain?",
+                                   "use RandomFlip('horizontal'), not 'vertical'."))
+        raise Mistake(with_fix("images are also flipped upside down: would an upside-down "
+                               "photograph still look like the ones you test on?",
+                               "use RandomFlip('horizontal'), not "
+                               "'horizontal_and_vertical'."))
     if not flipped_x.any():
-        raise Mistake("no horizontal flips: add layers.RandomFlip('horizontal').")
+        raise Mistake(with_fix("no image is flipped left to right.",
+                               "add layers.RandomFlip('horizontal')."))
     if flipped_x.all():
-        raise Mistake("every image is flipped: RandomFlip('horizontal') flips each image or "
-                      "not, at random.")
+        raise Mistake(with_fix("every image is flipped: a flip applied to every image "
+                               "shows the network only mirror images, not more variety.",
+                               "RandomFlip('horizontal') flips each image or not, at "
+                               "random."))
     moved = [size > 0.25 for size in largest]
     if not any(moved):
-        raise Mistake("no shifts: add layers.RandomTranslation(0.1, 0.1, "
-                      "fill_mode='reflect').")
+        raise Mistake(with_fix("no image is shifted.",
+                               "add layers.RandomTranslation(0.1, 0.1, "
+                               "fill_mode='reflect')."))
     if not all(moved):
         which = "up and down but not sideways" if moved[1] else "sideways but not up and down"
-        raise Mistake(f"the images are shifted {which}: RandomTranslation(0.1, 0.1) shifts "
-                      f"by up to 10% of the height and of the width.")
+        raise Mistake(with_fix(f"the images are shifted {which}: which of "
+                               f"RandomTranslation's two factors is the height's?",
+                               "RandomTranslation(0.1, 0.1) shifts by up to 10% of the "
+                               "height and of the width."))
     if min(largest) < 0.6 * bound:
-        raise Mistake("the shifts are smaller than 10% of the image: use "
-                      "RandomTranslation(0.1, 0.1).")
+        raise Mistake(with_fix("the shifts are smaller than 10% of the image: in what unit "
+                               "does RandomTranslation take its factors?",
+                               "use RandomTranslation(0.1, 0.1)."))
 
     # A seed makes the run reproducible: the same seed, the same images.
     again = _augment(_make_augmentation(make_augmentation, AUGMENT_SEED), images, training=True)
     if not _same(again, outs[0]):
-        raise Mistake(f"make_augmentation({AUGMENT_SEED}) gives other images every time: "
-                      f"pass the seed to the random layers (seed=seed).")
+        raise Mistake(with_fix(f"make_augmentation({AUGMENT_SEED}) gives other images "
+                               f"every time: where does the seed go?",
+                               "pass it to the random layers (seed=seed)."))
     other = _augment(_make_augmentation(make_augmentation, AUGMENT_SEED + 1), images, training=True)
     if _same(other, outs[0]):
-        raise Mistake("make_augmentation gives the same images whatever the seed: pass its "
-                      "seed argument to the random layers, not a number of your own.")
+        raise Mistake(with_fix("make_augmentation gives the same images whatever the "
+                               "seed: is the seed you pass the one you receive?",
+                               "pass its seed argument to the random layers, not a number "
+                               "of your own."))
     print("make_augmentation: all checks passed (random horizontal flips and shifts of up "
           "to 10%, images unchanged in inference mode, the same seed gives the same "
           "images).")

@@ -18,7 +18,7 @@ from resnet_lab.checks.graph import (
     graph_mistake,
     linear_chain,
 )
-from resnet_lab.checks.runner import Mistake
+from resnet_lab.checks.runner import Mistake, all_of, with_fix
 
 ROLES = ("the first 1x1 convolution", "the middle convolution", "the last 1x1 convolution")
 
@@ -126,8 +126,11 @@ def main_path_mistake(steps, expect, n_convs=3, relu_after_add=None):
                     "padding='valid'; with padding='same' it pads a second time and the "
                     "image grows.")
     elif n_convs >= 2 and expect.f > 1 and convs[1].op.padding != "same":
-        return ("the middle convolution must keep the spatial size: padding='same' (or "
-                "ZeroPadding2D(f // 2) before it and padding='valid').")
+        return with_fix("the middle convolution shrinks the image, so F(X) and X no "
+                        "longer have the same height and width: how does an f x f "
+                        "convolution keep the size?",
+                        "padding='same' (or ZeroPadding2D(f // 2) before it and "
+                        "padding='valid').")
 
     # BatchNorm and ReLU after each convolution.
     for i, (_, after) in enumerate(units):
@@ -208,8 +211,11 @@ def shortcut_mistake(steps, from_main_path, expect):
     if not convs:
         if any(step.kind == "relu" for step in steps):
             return "no ReLU on the shortcut: the ReLU comes after the addition."
-        return ("the shortcut needs a projection: a 1x1 convolution with F3 filters and "
-                "stride s, then BatchNorm.")
+        return with_fix("the shortcut carries X as it is, but here the block changes the "
+                        "channels (and with s > 1 the size): how can X be brought to F(X)'s "
+                        "shape?",
+                        "project it: a 1x1 convolution with F3 filters and stride s, then "
+                        "BatchNorm.")
     if len(convs) > 1:
         return f"the shortcut has one 1x1 convolution, but yours has {len(convs)}."
     position = steps.index(convs[0])
@@ -260,8 +266,12 @@ def block_graph(x, out, name):
     if mistake:
         raise Mistake(mistake)
     if sub.of_kind("concat"):
-        raise Mistake("use an addition to join the shortcut, not a concatenation: "
-                      "layers.Add() keeps the channels, Concatenate stacks them.")
+        raise Mistake(with_fix("your block concatenates the shortcut to the main path, so "
+                               "its output has the channels of both: what does "
+                               "concatenation do to the channels, and what does a residual "
+                               "block compute from F(X) and X?",
+                               "join them with layers.Add(), which keeps the channels "
+                               "(Concatenate stacks them)."))
     return sub
 
 
@@ -272,10 +282,13 @@ def parse_block(x, out, name, rerun_hint=""):
     if not adds:
         merges = sub.of_kind("merge")
         if merges:
-            raise Mistake(f"join the shortcut with an addition (layers.Add), not "
-                          f"{merges[0].describe}.")
-        raise Mistake("the shortcut is never added: finish with "
-                      "layers.Add()([X, X_shortcut]) and a ReLU.")
+            raise Mistake(with_fix(f"your block combines the main path and the shortcut "
+                                   f"with {merges[0].describe}: what does a residual block "
+                                   f"compute from F(X) and X?",
+                                   "join them with an addition, layers.Add()."))
+        raise Mistake(with_fix("the shortcut is never added: where does X come back into "
+                               "the block's output?",
+                               "finish with layers.Add()([X, X_shortcut]) and a ReLU."))
     if len(adds) > 1:
         raise Mistake(f"the block adds the shortcut once, but yours has {len(adds)} "
                       f"additions{rerun_hint}.")
@@ -312,18 +325,25 @@ def main_and_shortcut(x, operands):
 
 
 def block_mistake(block, expect):
+    """Every mistake of the block: on its main path, its shortcut, after its addition."""
     relu_after = bool(block.after) and block.after[0].kind == "relu"
-    mistake = main_path_mistake(block.main, expect, relu_after_add=relu_after)
-    if mistake:
-        return mistake
-    mistake = shortcut_mistake(block.shortcut, block.shortcut_from_main, expect)
-    if mistake:
-        return mistake
+    main = main_path_mistake(block.main, expect, relu_after_add=relu_after)
+    # A ReLU moved from after the addition to the main path's end is one mistake, named
+    # by the main path's check; otherwise what follows the addition is judged on its own.
+    moved = bool(main) and not block.after and bool(block.main) and (
+        block.main[-1].kind == "relu")
+    return all_of([main,
+                   shortcut_mistake(block.shortcut, block.shortcut_from_main, expect),
+                   None if moved else _after_mistake(block)])
+
+
+def _after_mistake(block):
     kinds = [step.kind for step in block.after]
     if kinds == ["relu"]:
         return None
     if not kinds:
-        return "no ReLU after the addition: apply Activation('relu') to the sum."
+        return with_fix("no ReLU after the addition: the block's output is relu(F(X) + X), "
+                        "not the sum itself.", "apply Activation('relu') to the sum.")
     if kinds[0] == "activation":
         return f"use a ReLU after the addition, not {block.after[0].describe}."
     return f"after the addition comes only a ReLU, but yours has {describe_all(block.after)}."

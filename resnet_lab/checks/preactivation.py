@@ -18,7 +18,15 @@ from resnet_lab.checks.bottleneck import (
     main_and_shortcut,
 )
 from resnet_lab.checks.graph import conv_steps, describe_all, linear_chain, output_mistake
-from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
+from resnet_lab.checks.runner import (
+    Failure,
+    Mistake,
+    all_of,
+    call_learner,
+    learner_check,
+    translate,
+    with_fix,
+)
 from resnet_lab.weights import randomize_weights
 
 # (input shape, f, filters, stage, block, s, projection): the kinds of block ResNet50V2
@@ -39,8 +47,9 @@ def check_preactivation_block(preactivation_block):
     for shape, f, filters, stage, block, s, projection in PREACT_CASES:
         x, out = _build_preact(preactivation_block, shape, f, filters, stage, block, s, projection)
         main, shortcut, from_main = _preact_parts(x, out)
-        mistake = (_preact_main_mistake(main, f, filters, s)
-                   or _preact_shortcut_mistake(shortcut, from_main, filters[2], s, projection))
+        mistake = all_of([_preact_main_mistake(main, f, filters, s),
+                          _preact_shortcut_mistake(shortcut, from_main, filters[2], s,
+                                                   projection)])
         if mistake:
             raise Mistake(mistake)
 
@@ -143,9 +152,11 @@ def _preact_main_mistake(main, f, filters, s):
                 f"{describe_all(tail)}.")
     middle = convs[1].op
     if s > 1 and middle.padding == "same":
-        return ("pad explicitly before the strided middle convolution: ZeroPadding2D(f // 2) "
-                "and padding='valid' (keras.applications' layout); with padding='same' and "
-                "stride 2 Keras pads only after the image, which shifts every output pixel.")
+        return with_fix("with padding='same' and stride 2 Keras pads only after the image, "
+                        "which shifts every output pixel against keras.applications' "
+                        "layout: how else can the image be padded?",
+                        "pad explicitly before the strided middle convolution, "
+                        "ZeroPadding2D(f // 2), and give it padding='valid'.")
     if convs[0].op.use_bias or middle.use_bias:
         return ("the first two convolutions have no bias (use_bias=False): BatchNorm follows "
                 "each, and its beta does that job.")
@@ -196,9 +207,10 @@ def _preact_shortcut_mistake(shortcut, from_main, F3, s, projection):
     pools = [step.op for step in shortcut
              if isinstance(step.op, (layers.MaxPooling2D, layers.AveragePooling2D))]
     if any(tuple(pool.pool_size) != (1, 1) for pool in pools):
-        return ("keep every s-th pixel of X on the shortcut with MaxPooling2D(1, strides=s) "
-                "(keras.applications' v2): a window of more than one pixel mixes "
-                "neighbouring pixels, which is ResNet-D's shortcut, not v2's.")
+        return with_fix("your shortcut pools over a window of more than one pixel, which "
+                        "mixes neighbouring pixels: that is ResNet-D's shortcut, not "
+                        "v2's, which keeps every s-th pixel.",
+                        "MaxPooling2D(1, strides=s), as keras.applications' v2.")
     return None
 
 

@@ -9,6 +9,7 @@ as the exercise's placeholder, or one that calls resnet_lab's own answer, is a
 """
 
 import functools
+import os
 import random
 import sys
 
@@ -24,14 +25,58 @@ NOT_WRITTEN = (
 
 
 class Mistake(Exception):
-    """A mistake in the learner's code, described in one sentence."""
+    """A mistake in the learner's code, described in one sentence (or two steps, see
+    ``with_fix``)."""
+
+
+FIX = "\x1f"  # separates a mistake's symptom from its exact fix, see with_fix
+
+
+def with_fix(symptom, fix):
+    """A mistake told in two steps: first ``symptom``, what is wrong and a question that
+    points at the idea; the exact change, ``fix``, only when the same mistake comes back
+    or when the learner asks for it (``explain=True``). Texts built this way can be
+    prefixed ("stage 3: ...") and joined (``all_of``) like plain ones."""
+    return f"{symptom}{FIX}{fix}"
+
+
+def all_of(mistakes):
+    """One text for every mistake in ``mistakes`` (None entries are skipped): the learner
+    sees all the mistakes a check can tell apart, not only the first. None if none."""
+    mistakes = [m for m in mistakes if m]
+    if len(mistakes) <= 1:
+        return mistakes[0] if mistakes else None
+    parts = [m.partition(FIX) for m in mistakes]
+    symptom = f"{len(mistakes)} mistakes: " + " ".join(
+        f"({i}) {text}" for i, (text, _, _) in enumerate(parts, start=1))
+    fixes = " ".join(f"({i}) {fix}" for i, (_, _, fix) in enumerate(parts, start=1) if fix)
+    return with_fix(symptom, fixes) if fixes else symptom
+
+
+EXPLAIN_ENV = "RESNET_LAB_EXPLAIN"  # "1": every mistake comes with its exact fix at once
+_told = set()  # (check, symptom) of the two-step mistakes already told once
+
+
+def feedback(check, text, explain=False):
+    """What the learner reads for the mistake ``text`` found by ``check``."""
+    symptom, _, fix = text.partition(FIX)
+    if not fix:
+        return symptom
+    key = (check, symptom)
+    if explain or key in _told or os.environ.get(EXPLAIN_ENV, "0") not in ("", "0"):
+        return f"{symptom} Exact fix: {fix}"
+    _told.add(key)
+    return (f"{symptom} (If the same mistake comes back, the check shows the exact fix; "
+            f"explain=True shows it now.)")
 
 
 def learner_check(check=None, *, keep_random_state=False):
     """Make ``check`` one of the checks learners call.
 
     A ``Mistake`` that ``check`` raises reaches the learner as an ``AssertionError``
-    with its one sentence, and without the checks' own traceback; anything else, a
+    with its one sentence, and without the checks' own traceback (a two-step mistake,
+    ``with_fix``, shows its symptom first and its exact fix when it comes back, or at
+    once when the learner calls the check with ``explain=True``); anything else, a
     wrong argument to the check itself say, passes through unchanged. ``check`` prints
     its own line when everything passed.
 
@@ -45,12 +90,12 @@ def learner_check(check=None, *, keep_random_state=False):
         return functools.partial(learner_check, keep_random_state=keep_random_state)
 
     @functools.wraps(check)
-    def checked(*args, **kwargs):
+    def checked(*args, explain=False, **kwargs):
         state = (random.getstate(), np.random.get_state()) if keep_random_state else None
         try:
             return check(*args, **kwargs)
         except Mistake as mistake:
-            raise AssertionError(str(mistake)) from None
+            raise AssertionError(feedback(check.__name__, str(mistake), explain)) from None
         finally:
             if state is not None:
                 random.setstate(state[0])

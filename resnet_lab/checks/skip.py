@@ -13,7 +13,14 @@ from resnet_lab.checks.graph import (
     linear_chain,
     output_mistake,
 )
-from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
+from resnet_lab.checks.runner import (
+    Failure,
+    Mistake,
+    call_learner,
+    learner_check,
+    translate,
+    with_fix,
+)
 
 
 @learner_check
@@ -34,15 +41,20 @@ def check_skip_connection(skip_connection):
     if mistake:
         raise Mistake(mistake)
     if conv_steps(sub.steps):
-        raise Mistake("skip_connection receives F(x) already computed (fx): add it to x "
-                      "without new convolutions.")
+        raise Mistake(with_fix("skip_connection receives F(x) already computed, as fx, "
+                               "but yours convolves again: what is left to do once F(x) "
+                               "exists?", "add fx to x, with no new convolution."))
     if sub.of_kind("concat"):
-        raise Mistake("use an addition, not a concatenation: layers.Add() keeps the "
-                      "channels of x, Concatenate would stack x and F(x) and double them.")
+        raise Mistake(with_fix("your skip connection concatenates x and F(x), so its "
+                               "output has twice the channels of x: what does concatenation "
+                               "do to the channels, and what does the skip connection add?",
+                               "use layers.Add(), which keeps the channels of x "
+                               "(Concatenate stacks x and F(x))."))
     adds = sub.of_kind("add")
     if not adds:
-        raise Mistake("the shortcut is never added: add x to fx with layers.Add(), then "
-                      "apply a ReLU.")
+        raise Mistake(with_fix("the shortcut is never added: where does x come back in "
+                               "relu(F(x) + x)?",
+                               "add x to fx with layers.Add(), then apply a ReLU."))
     if len(adds) > 1 or len(adds[0].inputs) != 2:
         raise Mistake("add x and fx once, with one addition of two tensors.")
     add = adds[0]
@@ -70,7 +82,10 @@ def check_skip_connection(skip_connection):
     kinds = [step.kind for step in after]
     if end is not add.output or kinds != ["relu"]:
         if not kinds:
-            raise Mistake("no ReLU after the addition: return relu(x + fx).")
+            raise Mistake(with_fix("no ReLU after the addition: the block computes "
+                                   "relu(F(x) + x), not F(x) + x.",
+                                   "apply layers.Activation('relu') to the sum and return "
+                                   "that."))
         raise Mistake(f"after the addition comes only a ReLU, but yours has "
                       f"{describe_all(after)}.")
     model = keras.Model(x, [fx, out])

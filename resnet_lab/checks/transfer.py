@@ -10,7 +10,14 @@ import keras
 import numpy as np
 from keras import layers
 
-from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
+from resnet_lab.checks.runner import (
+    Failure,
+    Mistake,
+    call_learner,
+    learner_check,
+    translate,
+    with_fix,
+)
 from resnet_lab.weights import randomize_weights
 
 TRANSFER_CLASSES = 3
@@ -44,8 +51,11 @@ def check_transfer_model(build_transfer_model):
                       "model's input; do not build or copy a network of your own.")
     trainable = {id(w) for w in model.trainable_weights}
     if any(id(w) in trainable for w in base.weights):
-        raise Mistake("the base is not frozen: set base.trainable = False before building "
-                      "the model, so that training changes only the new classifier.")
+        raise Mistake(with_fix("the base is not frozen: its weights would change in "
+                               "training, and the features learnt on the large dataset "
+                               "with them.",
+                               "set base.trainable = False before building the model, so "
+                               "that training changes only the new classifier."))
     if not trainable:
         raise Mistake("nothing in your model trains: freeze only the base, not the new "
                       "classifier (did you set trainable = False on the whole model?).")
@@ -61,8 +71,9 @@ def check_transfer_model(build_transfer_model):
                       f"{TRANSFER_CLASSES}) for {TRANSFER_CLASSES} classes; it gives "
                       f"{out.shape}.")
     if out.min() < 0 or not np.allclose(out.sum(1), 1, atol=1e-3):
-        raise Mistake("the outputs are not probabilities: end with Dense(num_classes, "
-                      "activation='softmax').")
+        raise Mistake(with_fix("the outputs are not probabilities (each row should be "
+                               "non-negative and sum to 1): which activation makes them "
+                               "so?", "end with Dense(num_classes, activation='softmax')."))
 
     # In training mode too: Dropout acts there, and after the softmax it would zero and
     # rescale probabilities (in inference mode it does nothing, so only this shows it).
@@ -86,9 +97,11 @@ def check_transfer_model(build_transfer_model):
     kernel = dense[0].kernel.shape
     channels = features.shape[-1]
     if kernel[0] != channels:
-        raise Mistake(f"pool the base's feature map with GlobalAveragePooling2D before the "
-                      f"Dense layer: the Dense layer should see the base's {channels} "
-                      f"channels, not {kernel[0]} values.")
+        raise Mistake(with_fix(f"your Dense layer sees {kernel[0]} values per image, but "
+                               f"the base gives {channels} channels: what turns a feature "
+                               f"map into one value per channel?",
+                               "pool the base's feature map with GlobalAveragePooling2D "
+                               "before the Dense layer."))
 
     def classified(pooled):
         logits = pooled @ keras.ops.convert_to_numpy(dense[0].kernel)

@@ -81,7 +81,9 @@ def graded_notebook(submission, solution):
 def _run(nb, profile, timeout, kernel):
     from nbclient import NotebookClient
 
-    with course.environment(RESNET_LAB_PROFILE=profile, TF_CPP_MIN_LOG_LEVEL="2"), \
+    # A graded attempt is final: its feedback gives each mistake's exact fix at once.
+    with course.environment(RESNET_LAB_PROFILE=profile, TF_CPP_MIN_LOG_LEVEL="2",
+                            RESNET_LAB_EXPLAIN="1"), \
             tempfile.TemporaryDirectory(prefix="resnet-lab-grade-") as folder:
         NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=True,
                        record_timing=False, resources={"metadata": {"path": folder}}).execute()
