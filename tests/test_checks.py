@@ -19,14 +19,14 @@ from keras import layers
 
 import resnet_lab
 from resnet_lab import blocks, checks, data, models
-from resnet_lab.checks import runner
+from resnet_lab.checks import feedback, runner
 
 
 @pytest.fixture(autouse=True)
 def exact_fixes_at_once(monkeypatch):
     """The catalogue below lists each message as a learner reads it when the mistake
     comes back: its symptom and its exact fix (see test_feedback_comes_in_two_steps)."""
-    monkeypatch.setenv(runner.EXPLAIN_ENV, "1")
+    monkeypatch.setenv(feedback.EXPLAIN_ENV, "1")
 
 
 def typed_in(fn):
@@ -399,6 +399,55 @@ def twice_the_same_name(X, f, filters, stage, block):
     return layers.Conv2D(filters[1], f, padding="same", name="conv")(X)
 
 
+def _main_path(X, f, filters, s=1):
+    for i, (n, kernel) in enumerate(zip(filters, (1, f, 1), strict=True)):
+        X = layers.Conv2D(n, kernel, strides=s if i == 0 else 1, padding="same")(X)
+        X = layers.BatchNormalization(epsilon=1.001e-5)(X)
+        X = layers.Activation("relu")(X) if i < 2 else X
+    return X
+
+
+def returns_too_early(X, f, filters, stage, block):
+    X_shortcut = X
+    X = _main_path(X, f, filters)
+    X = layers.Add()([X, X_shortcut])
+    output = layers.Activation("relu")(X)  # noqa: F841 - the learner's mistake
+    return X
+
+
+def projection_left_out(X, f, filters, stage, block, s=2):
+    X_shortcut = layers.Conv2D(filters[2], 1, strides=s)(X)
+    X_shortcut = layers.BatchNormalization(epsilon=1.001e-5)(X_shortcut)
+    X_input = X
+    X = _main_path(X, f, filters, s)
+    X = layers.Add()([X, X_input])
+    return layers.Activation("relu")(X)
+
+
+def skip_returned_before_the_relu(x, fx):
+    total = layers.Add()([x, fx])
+    result = layers.Activation("relu")(total)  # noqa: F841 - the learner's mistake
+    return total
+
+
+def test_a_result_computed_but_not_returned_is_named():
+    with pytest.raises(AssertionError) as info:
+        checks.check_skip_connection(skip_returned_before_the_relu)
+    assert str(info.value) == (
+        "skip_connection returns total but goes on to compute result from it: is what you "
+        "return the result of your last step? Exact fix: return result.")
+    with pytest.raises(AssertionError) as info:
+        checks.check_identity_block(returns_too_early)
+    assert str(info.value) == (
+        "identity_block returns X but goes on to compute output from it: is what you "
+        "return the result of your last step? Exact fix: return output.")
+    with pytest.raises(AssertionError) as info:
+        checks.check_convolutional_block(projection_left_out)
+    assert str(info.value) == (
+        "convolutional_block computes X_shortcut but never uses it: X_shortcut does not "
+        "reach the tensor your function returns. Where did you mean to use it?")
+
+
 @pytest.mark.parametrize("fn, message", [
     (not_written, "identity_block is not written yet: replace '# YOUR CODE HERE' and "
                   "'raise NotImplementedError()' with your code."),
@@ -486,8 +535,8 @@ def test_skip_connection_mistakes_are_named(wrong, message):
 
 def test_feedback_comes_in_two_steps(monkeypatch):
     """The symptom first; the exact fix when the same mistake comes back, or on request."""
-    monkeypatch.delenv(runner.EXPLAIN_ENV)
-    monkeypatch.setattr(runner, "_told", set())
+    monkeypatch.delenv(feedback.EXPLAIN_ENV)
+    monkeypatch.setattr(feedback, "_told", set())
 
     def told(wrong, **kwargs):
         with pytest.raises(AssertionError) as info:

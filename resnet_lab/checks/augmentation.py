@@ -8,13 +8,13 @@ import keras
 import numpy as np
 from keras import layers
 
+from resnet_lab.checks.feedback import with_fix
 from resnet_lab.checks.runner import (
     Failure,
     Mistake,
     call_learner,
     learner_check,
     translate,
-    with_fix,
 )
 
 AUGMENT_SIZE = 32  # test images of 32x32 pixels: 10% is 3.2 pixels

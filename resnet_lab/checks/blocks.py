@@ -24,6 +24,7 @@ from resnet_lab.checks.graph import (
     is_keras_tensor,
     linear_chain,
     output_mistake,
+    unused_mistake,
 )
 from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
 from resnet_lab.weights import randomize_weights
@@ -158,14 +159,17 @@ def _build_block(fn, name, projection, shape, f, filters, stage, block, s):
     kwargs = {"s": s} if projection else {}
     call = _block_call_text(name, f, filters, stage, block, s, projection)
     x = first_x = keras.Input(shape=shape)
+    tensors = []
     try:
-        out = call_learner(fn, name, x, f, filters, stage, block, **kwargs)
+        out = call_learner(fn, name, x, f, filters, stage, block, local_tensors=tensors,
+                           **kwargs)
     except Failure as failure:
         out = None
         if None in shape:
             x = keras.Input(shape=(8, 8, shape[-1]))
             try:
-                out = call_learner(fn, name, x, f, filters, stage, block, **kwargs)
+                out = call_learner(fn, name, x, f, filters, stage, block,
+                                   local_tensors=tensors, **kwargs)
             except Failure:
                 pass
         if out is None:
@@ -175,22 +179,26 @@ def _build_block(fn, name, projection, shape, f, filters, stage, block, s):
     mistake = output_mistake(out, name)
     if mistake:
         raise Mistake(mistake)
-    return x, out
+    return x, out, tensors
 
 
 def _check_block(fn, projection):
     name = "convolutional_block" if projection else "identity_block"
     for shape, f, filters, stage, letter, s in BLOCK_CASES[projection]:
-        x, out = _build_block(fn, name, projection, shape, f, filters, stage, letter, s)
-        block = parse_block(x, out, name)
-        mistake = block_mistake(block, Expect(f, filters, s, projection))
-        if mistake:
-            raise Mistake(mistake)
+        x, out, tensors = _build_block(fn, name, projection, shape, f, filters, stage,
+                                       letter, s)
+        try:
+            mistake = block_mistake(parse_block(x, out, name),
+                                    Expect(f, filters, s, projection))
+        except Mistake as error:
+            mistake = str(error)
+        if mistake:  # a tensor computed and left out explains it better, if there is one
+            raise Mistake(unused_mistake(name, [x], out, tensors) or mistake)
 
     # Behaviour, on the first case's arguments and a fixed input size.
     _, f, filters, stage, letter, s = BLOCK_CASES[projection][0]
     shape = BEHAVIOUR_INPUT[projection]
-    x, out = _build_block(fn, name, projection, shape, f, filters, stage, letter, s)
+    x, out, _ = _build_block(fn, name, projection, shape, f, filters, stage, letter, s)
     reference_fn = blocks.convolutional_block if projection else blocks.identity_block
     x_ref = keras.Input(shape=shape)
     kwargs = {"s": s} if projection else {}

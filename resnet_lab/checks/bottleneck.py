@@ -11,6 +11,7 @@ from keras import layers
 
 from resnet_lab import blocks
 from resnet_lab.checks.behaviour import copy_bn, copy_conv
+from resnet_lab.checks.feedback import all_of, with_fix
 from resnet_lab.checks.graph import (
     Subgraph,
     conv_steps,
@@ -18,7 +19,7 @@ from resnet_lab.checks.graph import (
     graph_mistake,
     linear_chain,
 )
-from resnet_lab.checks.runner import Mistake, all_of, with_fix
+from resnet_lab.checks.runner import Mistake
 
 ROLES = ("the first 1x1 convolution", "the middle convolution", "the last 1x1 convolution")
 

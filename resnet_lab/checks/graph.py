@@ -10,6 +10,8 @@ collects everything between the tensors given to the learner and the learner's r
 import keras
 from keras import layers
 
+from resnet_lab.checks.feedback import with_fix
+
 
 class Step:
     """One operation of the graph, as the checks see it.
@@ -114,7 +116,8 @@ class Subgraph:
 
     def __init__(self, out, stops):
         self.steps, self.reached, self.foreign_inputs = [], set(), []
-        seen, todo = set(), [out]
+        self.tensors = seen = set()  # ids of every tensor on the way
+        todo = [out]
         stop_ids = {id(t) for t in stops}
         while todo:
             tensor = todo.pop()
@@ -182,3 +185,30 @@ def _sharing_mistake(steps, name, per_block=False):
                     else "give every layer its own name (or none at all)")
             return f"two layers are both named '{layer_name}': {hint}."
     return None
+
+
+def unused_mistake(name, stops, out, local_tensors):
+    """A tensor the learner computed from ``stops`` (their inputs) that never reaches
+    ``out``, what their function returned; None if there is none.
+
+    ``local_tensors``: (variable name, tensor) pairs of the function's variables when it
+    returned. Two cases get words of their own: the function returns too early (a later
+    tensor is computed from the one returned), and a tensor is computed but left out.
+    """
+    used = Subgraph(out, stops).tensors
+    stop_ids = {id(t) for t in stops}
+    unused = [(var, t) for var, t in local_tensors
+              if id(t) not in used and id(t) not in stop_ids and Subgraph(t, stops).reached]
+    if not unused:
+        return None
+    later = [(len(Subgraph(t, [out]).steps), var) for var, t in unused
+             if id(out) in Subgraph(t, [out]).reached]
+    if later:
+        var = max(later)[1]
+        returned = next((v for v, t in local_tensors if t is out), None)
+        what = f"returns {returned}" if returned else "returns a tensor"
+        return with_fix(f"{name} {what} but goes on to compute {var} from it: is what you "
+                        f"return the result of your last step?", f"return {var}.")
+    var = unused[0][0]
+    return (f"{name} computes {var} but never uses it: {var} does not reach the tensor your "
+            f"function returns. Where did you mean to use it?")

@@ -17,15 +17,14 @@ from resnet_lab.checks.bottleneck import (
     kernel_text,
     main_and_shortcut,
 )
+from resnet_lab.checks.feedback import all_of, with_fix
 from resnet_lab.checks.graph import conv_steps, describe_all, linear_chain, output_mistake
 from resnet_lab.checks.runner import (
     Failure,
     Mistake,
-    all_of,
     call_learner,
     learner_check,
     translate,
-    with_fix,
 )
 from resnet_lab.weights import randomize_weights
 

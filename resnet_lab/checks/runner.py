@@ -9,13 +9,13 @@ as the exercise's placeholder, or one that calls resnet_lab's own answer, is a
 """
 
 import functools
-import os
 import random
 import sys
 
 import numpy as np
 
 from resnet_lab import augment, blocks, family, models, transfer
+from resnet_lab.checks.feedback import feedback
 from resnet_lab.checks.graph import is_keras_tensor
 
 NOT_WRITTEN = (
@@ -27,47 +27,6 @@ NOT_WRITTEN = (
 class Mistake(Exception):
     """A mistake in the learner's code, described in one sentence (or two steps, see
     ``with_fix``)."""
-
-
-FIX = "\x1f"  # separates a mistake's symptom from its exact fix, see with_fix
-
-
-def with_fix(symptom, fix):
-    """A mistake told in two steps: first ``symptom``, what is wrong and a question that
-    points at the idea; the exact change, ``fix``, only when the same mistake comes back
-    or when the learner asks for it (``explain=True``). Texts built this way can be
-    prefixed ("stage 3: ...") and joined (``all_of``) like plain ones."""
-    return f"{symptom}{FIX}{fix}"
-
-
-def all_of(mistakes):
-    """One text for every mistake in ``mistakes`` (None entries are skipped): the learner
-    sees all the mistakes a check can tell apart, not only the first. None if none."""
-    mistakes = [m for m in mistakes if m]
-    if len(mistakes) <= 1:
-        return mistakes[0] if mistakes else None
-    parts = [m.partition(FIX) for m in mistakes]
-    symptom = f"{len(mistakes)} mistakes: " + " ".join(
-        f"({i}) {text}" for i, (text, _, _) in enumerate(parts, start=1))
-    fixes = " ".join(f"({i}) {fix}" for i, (_, _, fix) in enumerate(parts, start=1) if fix)
-    return with_fix(symptom, fixes) if fixes else symptom
-
-
-EXPLAIN_ENV = "RESNET_LAB_EXPLAIN"  # "1": every mistake comes with its exact fix at once
-_told = set()  # (check, symptom) of the two-step mistakes already told once
-
-
-def feedback(check, text, explain=False):
-    """What the learner reads for the mistake ``text`` found by ``check``."""
-    symptom, _, fix = text.partition(FIX)
-    if not fix:
-        return symptom
-    key = (check, symptom)
-    if explain or key in _told or os.environ.get(EXPLAIN_ENV, "0") not in ("", "0"):
-        return f"{symptom} Exact fix: {fix}"
-    _told.add(key)
-    return (f"{symptom} (If the same mistake comes back, the check shows the exact fix; "
-            f"explain=True shows it now.)")
 
 
 def learner_check(check=None, *, keep_random_state=False):
@@ -133,19 +92,25 @@ def references(name):
     }.get(name, [])
 
 
-def call_learner(fn, name, *args, **kwargs):
+def call_learner(fn, name, *args, local_tensors=None, **kwargs):
+    """``fn(*args, **kwargs)``. With a list as ``local_tensors``, it receives the
+    (variable name, tensor) pairs of the Keras tensors among ``fn``'s local variables
+    when it returned: what the learner computed, whether or not it was returned."""
     if not callable(fn):
         raise Mistake(f"pass your function itself to the check, not {type(fn).__name__}.")
     watched = {id(ref.__code__): ref for ref in references(name)}
     used = []
+    code = getattr(fn, "__code__", None)
 
     def watch(frame, event, arg):  # every Python call the learner's function makes
         ref = watched.get(id(frame.f_code)) if event == "call" else None
         if ref is not None and ref.__code__ is frame.f_code and not used:
             used.append(ref)
+        if event == "return" and frame.f_code is code and local_tensors is not None:
+            local_tensors[:] = _tensors_among(frame.f_locals)
 
     previous = sys.getprofile()
-    sys.setprofile(watch if watched else previous)
+    sys.setprofile(watch if watched or local_tensors is not None else previous)
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
@@ -181,8 +146,12 @@ def _local_tensors(error, fn):
         if inside and module.split(".")[0] not in LIBRARIES:
             frames.append(frame)
         tb = tb.tb_next
+    return _tensors_among(frames[-1].f_locals if frames else {})
+
+
+def _tensors_among(variables):
     tensors = []  # (variable name, tensor)
-    for name, value in (frames[-1].f_locals.items() if frames else []):
+    for name, value in variables.items():
         values = value if isinstance(value, (list, tuple)) else [value]
         tensors.extend((name, v) for v in values if is_keras_tensor(v))
     return tensors

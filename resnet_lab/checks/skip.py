@@ -5,6 +5,7 @@ import numpy as np
 from keras import layers
 
 from resnet_lab.checks.behaviour import random_input
+from resnet_lab.checks.feedback import with_fix
 from resnet_lab.checks.graph import (
     Subgraph,
     conv_steps,
@@ -12,6 +13,7 @@ from resnet_lab.checks.graph import (
     graph_mistake,
     linear_chain,
     output_mistake,
+    unused_mistake,
 )
 from resnet_lab.checks.runner import (
     Failure,
@@ -19,7 +21,6 @@ from resnet_lab.checks.runner import (
     call_learner,
     learner_check,
     translate,
-    with_fix,
 )
 
 
@@ -29,13 +30,22 @@ def check_skip_connection(skip_connection):
     name = "skip_connection"
     x = keras.Input(shape=(5, 6, 4))
     fx = layers.Conv2D(4, 3, padding="same", name="F")(x)
+    tensors = []
     try:
-        out = call_learner(skip_connection, name, x, fx)
+        out = call_learner(skip_connection, name, x, fx, local_tensors=tensors)
     except Failure as failure:
         raise Mistake(translate(failure, "skip_connection(x, fx)")) from None
     mistake = output_mistake(out, name)
     if mistake:
         raise Mistake(mistake)
+    try:
+        _check_skip(x, fx, out, name)
+    except Mistake as error:  # a tensor computed and left out explains it better
+        raise Mistake(unused_mistake(name, [x, fx], out, tensors) or str(error)) from None
+    print("skip_connection: all checks passed, it computes relu(F(x) + x).")
+
+
+def _check_skip(x, fx, out, name):
     sub = Subgraph(out, [x, fx])
     mistake = graph_mistake(sub, name, argument="x and fx")
     if mistake:
@@ -94,4 +104,3 @@ def check_skip_connection(skip_connection):
     if not np.allclose(outputs, np.maximum(images + f_values, 0), atol=1e-5):
         raise Mistake("skip_connection has an addition and a ReLU but does not compute "
                       "relu(x + fx): check what each layer is applied to.")
-    print("skip_connection: all checks passed, it computes relu(F(x) + x).")

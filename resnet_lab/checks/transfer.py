@@ -10,13 +10,13 @@ import keras
 import numpy as np
 from keras import layers
 
+from resnet_lab.checks.feedback import with_fix
 from resnet_lab.checks.runner import (
     Failure,
     Mistake,
     call_learner,
     learner_check,
     translate,
-    with_fix,
 )
 from resnet_lab.weights import randomize_weights
 
