@@ -729,6 +729,62 @@ def test_resnet50_stages_pass_and_a_missing_block_is_named():
         "convolutional block.")
 
 
+NOTEBOOK_4 = """
+def resnet_stage(X, f, filters, stage, blocks, s):
+    letters = string.ascii_lowercase
+    X = convolutional_block(X, f, filters, stage, letters[0]{stride})
+    for i in range(1, blocks):
+        X = identity_block(X, f, filters, stage, letters[i])
+    return X
+
+
+def resnet50_stages(X):
+    for stage, filters, blocks, s in RESNET50_STAGES:
+        X = resnet_stage(X, 3, list(filters), {arguments})
+    return X
+"""
+
+
+def notebook_4(stride=", s=s", arguments="stage, blocks, s"):
+    """Exercises 4.1 and 4.2 as a learner writes them, in one namespace like a notebook's."""
+    import string
+
+    namespace = {"string": string, "RESNET50_STAGES": models.RESNET50_STAGES,
+                 "convolutional_block": blocks.convolutional_block,
+                 "identity_block": blocks.identity_block}
+    exec(NOTEBOOK_4.format(stride=stride, arguments=arguments), namespace)
+    return namespace
+
+
+def test_resnet50_stages_is_judged_on_its_own_not_on_the_learners_stage(capsys):
+    notebook = notebook_4(stride="")  # 4.1 wrong: the stage's stride is never passed on
+    theirs = notebook["resnet_stage"]
+    with pytest.raises(AssertionError, match="pass the stage's stride"):
+        checks.check_resnet_stage(theirs)
+    checks.check_resnet50_stages(notebook["resnet50_stages"])  # 4.2 right: it passes
+    assert "resnet50_stages: all checks passed" in capsys.readouterr().out
+    assert notebook["resnet_stage"] is theirs  # the learner's function is put back
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ("blocks, stage, s",
+     "your resnet50_stages passes the number of blocks where resnet_stage takes the stage "
+     "number, and the stage number where it takes the number of blocks (stage 2 with 3 "
+     "blocks becomes stage 3 with 2): in what order does resnet_stage take its arguments? "
+     "Exact fix: resnet_stage(X, f, filters, stage, blocks, s): the stage number first."),
+    ("stage, blocks, 2",
+     "stage 2 starts with stride 1 (stage 2 keeps the size: the stem's max pool has halved "
+     "it), but your call passes s=2."),
+    ("stage, 3, s",
+     "2 mistakes: (1) stage 3 of ResNet-50 has 4 blocks, but your call asks for 3. (2) "
+     "stage 4 of ResNet-50 has 6 blocks, but your call asks for 3."),
+], ids=["stage and blocks swapped", "stride 2 written in", "3 blocks written in"])
+def test_resnet50_stages_arguments_are_named(arguments, message):
+    with pytest.raises(AssertionError) as info:
+        checks.check_resnet50_stages(notebook_4(arguments=arguments)["resnet50_stages"])
+    assert str(info.value) == message
+
+
 # ---------------------------------------------------------------------------------
 # Every backend.
 # ---------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ the block checks read it (``bottleneck``), and a stage's outputs are compared wi
 resnet_lab's ``resnet_stage`` given the same weights.
 """
 
+import contextlib
+import inspect
 import re
 import string
 
@@ -20,6 +22,7 @@ from resnet_lab.checks.bottleneck import (
     kernel_text,
     parse_block,
 )
+from resnet_lab.checks.feedback import all_of, with_fix
 from resnet_lab.checks.graph import (
     Subgraph,
     conv_steps,
@@ -72,16 +75,27 @@ def check_resnet_stage(resnet_stage):
 
 @learner_check
 def check_resnet50_stages(resnet50_stages):
-    """Lesson 4: ``resnet50_stages(X)`` stacks stages 2 to 5 on the stem's output."""
+    """Lesson 4: ``resnet50_stages(X)`` stacks stages 2 to 5 on the stem's output.
+
+    The learner's ``resnet_stage`` (exercise 4.1), where ``resnet50_stages`` calls it, is
+    replaced by the course's for this check, and its calls are recorded: a mistake in
+    4.1 is 4.1's check's business, and the calls show what 4.2 asked of each stage.
+    """
     name = "resnet50_stages"
     x = keras.Input(shape=(None, None, 64))
+    calls = []
     try:
-        out = call_learner(resnet50_stages, name, x)
+        with _course_stage_in_place_of_theirs(resnet50_stages, calls):
+            out = call_learner(resnet50_stages, name, x)
     except Failure as failure:
         raise Mistake(translate(failure, f"{name}(X)")) from None
     mistake = output_mistake(out, name)
     if mistake:
         raise Mistake(mistake)
+    if calls:
+        mistake = _stage_calls_mistake(calls, x)
+        if mistake:
+            raise Mistake(mistake)
     found = _parse_chain_of_blocks(x, out, name)
     starts = [i for i, block in enumerate(found) if conv_steps(block.shortcut)]
     if len(starts) != len(models.RESNET50_STAGES) or starts[:1] != [0]:
@@ -105,7 +119,96 @@ def check_resnet50_stages(resnet50_stages):
         if mistake:
             raise Mistake(f"stage {stage}: {mistake}")
     print("resnet50_stages: all checks passed (4 stages, 3 + 4 + 6 + 3 blocks, strides, "
-          "filters and names of ResNet-50).")
+          "filters and names of ResNet-50)." + (
+              " It was built with the course's resnet_stage in place of yours: exercise "
+              "4.1's check is the one that judges yours." if calls else ""))
+
+
+STAGE_ARGUMENTS = ("X", "f", "filters", "stage", "blocks", "s")
+
+
+@contextlib.contextmanager
+def _course_stage_in_place_of_theirs(fn, calls):
+    """While in the block, the name ``resnet_stage`` in ``fn``'s module is a function
+    that records its arguments (by position in the learner's own signature) in
+    ``calls`` and builds the course's stage with them."""
+    namespace = getattr(fn, "__globals__", {})
+    theirs = namespace.get("resnet_stage")
+    if not callable(theirs):
+        yield
+        return
+    try:
+        signature = inspect.signature(theirs)
+    except (TypeError, ValueError):
+        yield
+        return
+
+    def recorded(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            return theirs(*args, **kwargs)  # their own error, in their own words
+        bound.apply_defaults()
+        values = list(bound.arguments.values())[:len(STAGE_ARGUMENTS)]
+        call = dict(zip(STAGE_ARGUMENTS, values, strict=False))
+        if len(call) < len(STAGE_ARGUMENTS):
+            return theirs(*args, **kwargs)
+        call["out"] = models.resnet_stage(*values)
+        calls.append(call)
+        return call["out"]
+
+    namespace["resnet_stage"] = recorded
+    try:
+        yield
+    finally:
+        namespace["resnet_stage"] = theirs
+
+
+def _stage_calls_mistake(calls, x):
+    """Every mistake in the arguments of the learner's calls of resnet_stage."""
+    expected = models.RESNET50_STAGES
+    if len(calls) != len(expected):
+        return (f"ResNet-50 has {len(expected)} stages, one resnet_stage each, but your "
+                f"resnet50_stages calls resnet_stage {len(calls)} "
+                f"time{'' if len(calls) == 1 else 's'}.")
+    mistakes = []
+    swapped = [(call["stage"], call["blocks"]) == (n_blocks, stage) != (stage, n_blocks)
+               for call, (stage, _, n_blocks, _) in zip(calls, expected, strict=True)]
+    if any(swapped):  # one mistake, however many calls it spoils
+        stage, _, n_blocks, _ = expected[swapped.index(True)]
+        mistakes.append(with_fix(
+            f"your resnet50_stages passes the number of blocks where resnet_stage takes the "
+            f"stage number, and the stage number where it takes the number of blocks (stage "
+            f"{stage} with {n_blocks} blocks becomes stage {n_blocks} with {stage}): in what "
+            f"order does resnet_stage take its arguments?",
+            "resnet_stage(X, f, filters, stage, blocks, s): the stage number first."))
+    previous = x
+    for call, (stage, filters, n_blocks, s), swap in zip(calls, expected, swapped, strict=True):
+        got = {key: call[key] for key in ("f", "stage", "blocks", "s")}
+        if call["X"] is not previous:
+            mistakes.append(f"stage {stage} should work on the output of "
+                            f"{'the stage before' if previous is not x else 'the stem, X'}, "
+                            f"but yours takes another tensor.")
+        previous = call["out"]
+        if swap:
+            got["stage"], got["blocks"] = stage, n_blocks
+        if got["stage"] != stage:
+            mistakes.append(f"the stage after stage {stage - 1} is stage {stage}, but your "
+                            f"call passes stage={got['stage']!r}.")
+        if got["blocks"] != n_blocks:
+            mistakes.append(f"stage {stage} of ResNet-50 has {n_blocks} blocks, but your "
+                            f"call asks for {got['blocks']!r}.")
+        if got["f"] != 3:
+            mistakes.append(f"every block of ResNet-50 has a 3x3 middle convolution (f=3), "
+                            f"but your call for stage {stage} passes f={got['f']!r}.")
+        if list(call["filters"]) != list(filters):
+            mistakes.append(f"stage {stage} has the filters {list(filters)}, but your call "
+                            f"passes {call['filters']!r}.")
+        if got["s"] != s:
+            why = " (stage 2 keeps the size: the stem's max pool has halved it)" if s == 1 else ""
+            mistakes.append(f"stage {stage} starts with stride {s}{why}, but your call "
+                            f"passes s={got['s']!r}.")
+    return all_of(mistakes)
 
 
 def _parse_chain_of_blocks(x, out, name):
