@@ -40,21 +40,28 @@ Beside them, ``behaviour`` (the learner's layers against resnet_lab's, with the 
 weights) and ``bottleneck`` (a ResNet v1 bottleneck block read from the graph: main
 path, shortcut, addition). Then one module per lesson's exercise: ``skip`` (lesson 1),
 ``blocks`` (lessons 2 and 3), ``stages`` (lesson 4), ``augmentation`` (lesson 5),
-``transfer`` (lesson 7), ``preactivation`` (lesson 8) and ``paths`` (lesson 9). A new
-exercise gets a module of its own, with a ``check_...`` function decorated with
-``@learner_check``, and its name here.
+``transfer`` (lesson 7), ``preactivation`` (lesson 8) and ``paths`` (lesson 9); and for
+the open exercises that go further, ``basic`` (lesson 2: ResNet-18's basic block),
+``shortcuts`` (lesson 3: option A), ``freezing`` (lesson 7: ``freeze_up_to``) and
+``grouped`` (lesson 8: a grouped convolution). ``feedback`` words a mistake in two
+steps. A new exercise gets a module of its own, with a ``check_...`` function decorated
+with ``@learner_check``, and its name here.
 """
 
 from resnet_lab.checks.augmentation import check_augmentation
+from resnet_lab.checks.basic import check_basic_block
 from resnet_lab.checks.blocks import (
     IDENTITY_PARTS,
     check_convolutional_block,
     check_identity_block,
     check_identity_block_part,
 )
+from resnet_lab.checks.freezing import check_freeze_up_to
+from resnet_lab.checks.grouped import check_grouped_conv
 from resnet_lab.checks.paths import check_path_counts
 from resnet_lab.checks.preactivation import check_preactivation_block
 from resnet_lab.checks.runner import NOT_WRITTEN
+from resnet_lab.checks.shortcuts import check_option_a_shortcut
 from resnet_lab.checks.skip import check_skip_connection
 from resnet_lab.checks.stages import check_resnet50_stages, check_resnet_stage
 from resnet_lab.checks.transfer import check_transfer_model, small_base
@@ -63,9 +70,13 @@ __all__ = [
     "IDENTITY_PARTS",
     "NOT_WRITTEN",
     "check_augmentation",
+    "check_basic_block",
     "check_convolutional_block",
+    "check_freeze_up_to",
+    "check_grouped_conv",
     "check_identity_block",
     "check_identity_block_part",
+    "check_option_a_shortcut",
     "check_path_counts",
     "check_preactivation_block",
     "check_resnet50_stages",

@@ -86,6 +86,10 @@ def references(name):
         "resnet50_stages": networks,  # built from the learner's own resnet_stage
         "make_augmentation": [augment.RandomCropFlip.__init__, augment.augmentation],
         "build_transfer_model": [transfer.transfer_model],
+        "basic_block": [family.basic_block, models.basic_block, family.ResNet18,
+                        family.ResNet34, models.cifar_resnet],
+        "option_a_shortcut": [models.pad_shortcut, models.basic_block, models.cifar_resnet],
+        "freeze_up_to": [transfer.freeze_up_to],
         "preactivation_block": [blocks.preactivation_block, models.ResNet50V2,
                                 models.ResNet101V2, models.ResNet152V2,
                                 models.resnet_v2_stages],
