@@ -2,6 +2,7 @@
 forms, pass; typical wrong ones get the sentence listed."""
 
 import keras
+import numpy as np
 import pytest
 from keras import layers
 
@@ -240,3 +241,136 @@ def test_a_grouped_convolution_built_from_slices_passes(capsys):
 ])
 def test_grouped_conv_mistakes_are_named(wrong, message):
     assert message in failure(checks.check_grouped_conv, grouped(wrong))
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 1: a skip connection across a change of channels.
+# ---------------------------------------------------------------------------------
+
+
+def projected(wrong=None):
+    def projected_skip(x, fx):
+        if x.shape[-1] != fx.shape[-1] or wrong == "projection always":
+            kernel = 3 if wrong == "3x3 projection" else 1
+            if wrong != "no projection":
+                x = layers.Conv2D(fx.shape[-1], kernel, padding="same")(x)
+        total = layers.Add()([x, fx])
+        return total if wrong == "no ReLU" else layers.Activation("relu")(total)
+    return projected_skip
+
+
+def test_a_projected_skip_passes(capsys):
+    checks.check_projected_skip(projected())
+    assert capsys.readouterr().out.startswith("projected_skip: all checks passed")
+
+
+@pytest.mark.parametrize("wrong, message", [
+    ("no projection",
+     "projected_skip(x, fx) with x of 4 channels and F(x) of 8: x and F(x) cannot be added, "
+     "their channels differ. What maps x to 8 channels, pixel by pixel, so that the sum "
+     "exists? Exact fix: a 1x1 convolution of x with fx.shape[-1] filters, "
+     "layers.Conv2D(fx.shape[-1], 1)(x)."),
+    ("projection always",
+     "projected_skip(x, fx) with x of 4 channels and F(x) of 4: the shapes agree, so x "
+     "itself is added: a projection here is learnt for nothing (that is the paper's option "
+     "C, lesson 3)."),
+    ("3x3 projection",
+     "projected_skip(x, fx) with x of 4 channels and F(x) of 8: a 1x1 convolution changes "
+     "the channels and nothing else; yours is 3x3, which also mixes neighbouring pixels."),
+    ("no ReLU",
+     "projected_skip(x, fx) with x of 4 channels and F(x) of 4: no ReLU after the addition. "
+     "Exact fix: apply a ReLU to the sum."),
+])
+def test_projected_skip_mistakes_are_named(wrong, message):
+    assert failure(checks.check_projected_skip, projected(wrong)) == message
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 4: ResNet-50's stem.
+# ---------------------------------------------------------------------------------
+
+
+def stem(way=None):
+    def stem(X):
+        if way == "same padding":
+            X = layers.Conv2D(64, 7, strides=2, padding="same")(X)
+        else:
+            X = layers.ZeroPadding2D(3)(X)
+            X = layers.Conv2D(64, 5 if way == "5x5" else 7, strides=2,
+                              use_bias=way != "no bias")(X)
+        X = layers.BatchNormalization(epsilon=1.001e-5)(X)
+        X = layers.Activation("relu")(X)
+        if way in ("same padding", "same pool"):
+            return layers.MaxPooling2D(3, strides=2, padding="same")(X)
+        return layers.MaxPooling2D(3, strides=2)(layers.ZeroPadding2D(1)(X))
+    return stem
+
+
+@pytest.mark.parametrize("way", [None, "no bias"])
+def test_the_stem_passes_padded_as_keras_applications(way, capsys):
+    checks.check_stem(stem(way))
+    assert capsys.readouterr().out.startswith("stem: all checks passed")
+
+
+@pytest.mark.parametrize("way, message", [
+    ("same padding", "your stem has keras.applications' shapes but other outputs: with "
+                     "padding='same' and stride 2, Keras pads a 64x64 image unevenly (fewer "
+                     "pixels before than after) in your convolution and max pool"),
+    ("same pool", "in your max pool, where keras.applications pads the same on both sides"),
+    ("5x5", "the stem's convolution is 7x7 with 64 filters and stride 2; yours is 5x5"),
+])
+def test_stem_mistakes_are_named(way, message):
+    assert message in failure(checks.check_stem, stem(way))
+
+
+def test_the_packages_resnet50_is_refused_as_a_stem():
+    def stem(X):
+        return models.ResNet50(include_top=False, input_tensor=X).output
+    assert "uses resnet_lab's own ResNet50" in failure(checks.check_stem, stem)
+
+
+# ---------------------------------------------------------------------------------
+# Lesson 5: mixup.
+# ---------------------------------------------------------------------------------
+
+
+def mixer(wrong=None):
+    def mixup(images, labels, alpha, seed):
+        rng = np.random.default_rng(None if wrong == "unseeded" else
+                                    0 if wrong == "seed ignored" else seed)
+        n = len(images)
+        if wrong == "per-image weights, two permutations":
+            lam = rng.beta(alpha, alpha, size=n)
+            a, b = rng.permutation(n), rng.permutation(n)
+            shape = (n, 1, 1, 1)
+            return (lam.reshape(shape) * images[a] + (1 - lam.reshape(shape)) * images[b],
+                    lam[:, None] * labels[a] + (1 - lam[:, None]) * labels[b])
+        lam = 1.0 if wrong == "no mixing" else 1.5 if wrong == "lam > 1" else \
+            rng.beta(alpha, alpha)
+        perm = rng.permutation(n)
+        mixed = lam * images + (1 - lam) * images[perm]
+        if wrong == "noise":
+            mixed = mixed + rng.normal(0, 0.1, mixed.shape)
+        mixed_labels = labels if wrong == "labels unmixed" else \
+            lam * labels + (1 - lam) * labels[perm]
+        return mixed, mixed_labels
+    return mixup
+
+
+@pytest.mark.parametrize("variant", [None, "per-image weights, two permutations"])
+def test_mixup_passes_however_it_pairs(variant, capsys):
+    checks.check_mixup(mixer(variant))
+    assert capsys.readouterr().out.startswith("mixup: all checks passed")
+
+
+@pytest.mark.parametrize("wrong, message", [
+    ("labels unmixed", "but its label is one image's alone: what should the label of a "
+                       "mixed image say? Exact fix: mix the labels with the same weights"),
+    ("lam > 1", "a weight outside [0, 1] extrapolates instead of mixing"),
+    ("noise", "is not a weighted average of two images of the batch"),
+    ("unseeded", "mixup(images, labels, alpha, seed=1) mixes differently at every call"),
+    ("seed ignored", "mixup mixes the same way whatever the seed"),
+    ("no mixing", "every output image is one of the inputs, unmixed"),
+])
+def test_mixup_mistakes_are_named(wrong, message):
+    assert message in failure(checks.check_mixup, mixer(wrong))

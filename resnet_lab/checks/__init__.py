@@ -14,8 +14,11 @@ and compares it with the lesson's design in two ways:
    nothing depends on one library version's floats).
 
 On success a check prints one line. On a mistake it raises ``AssertionError`` with
-one sentence; an exception raised by the learner's code is translated into one
-sentence too, never shown as a Keras traceback.
+one sentence, naming every mistake it can tell apart; an exception raised by the
+learner's code is translated into one sentence too, never shown as a Keras traceback.
+Where the fix is one exact call, the sentence comes in two steps (``feedback``): the
+symptom and a question first, the exact fix when the same mistake comes back or when
+the learner calls the check with ``explain=True``.
 
 Lesson 5's check is about a random augmentation, which has no graph to read: it
 recovers from the augmented test images which flip and which shift each one got.
@@ -41,11 +44,12 @@ weights) and ``bottleneck`` (a ResNet v1 bottleneck block read from the graph: m
 path, shortcut, addition). Then one module per lesson's exercise: ``skip`` (lesson 1),
 ``blocks`` (lessons 2 and 3), ``stages`` (lesson 4), ``augmentation`` (lesson 5),
 ``transfer`` (lesson 7), ``preactivation`` (lesson 8) and ``paths`` (lesson 9); and for
-the open exercises that go further, ``basic`` (lesson 2: ResNet-18's basic block),
-``shortcuts`` (lesson 3: option A), ``freezing`` (lesson 7: ``freeze_up_to``) and
-``grouped`` (lesson 8: a grouped convolution). ``feedback`` words a mistake in two
-steps. A new exercise gets a module of its own, with a ``check_...`` function decorated
-with ``@learner_check``, and its name here.
+the open exercises that go further, ``skip`` again (lesson 1: a projected skip
+connection), ``basic`` (lesson 2: ResNet-18's basic block), ``shortcuts`` (lesson 3:
+option A), ``stem`` (lesson 4: ResNet-50's stem), ``mixup`` (lesson 5), ``freezing``
+(lesson 7: ``freeze_up_to``) and ``grouped`` (lesson 8: a grouped convolution).
+``feedback`` words a mistake in two steps. A new exercise gets a module of its own, with
+a ``check_...`` function decorated with ``@learner_check``, and its name here.
 """
 
 from resnet_lab.checks.augmentation import check_augmentation
@@ -58,12 +62,14 @@ from resnet_lab.checks.blocks import (
 )
 from resnet_lab.checks.freezing import check_freeze_up_to
 from resnet_lab.checks.grouped import check_grouped_conv
+from resnet_lab.checks.mixup import check_mixup
 from resnet_lab.checks.paths import check_path_counts
 from resnet_lab.checks.preactivation import check_preactivation_block
 from resnet_lab.checks.runner import NOT_WRITTEN
 from resnet_lab.checks.shortcuts import check_option_a_shortcut
-from resnet_lab.checks.skip import check_skip_connection
+from resnet_lab.checks.skip import check_projected_skip, check_skip_connection
 from resnet_lab.checks.stages import check_resnet50_stages, check_resnet_stage
+from resnet_lab.checks.stem import check_stem
 from resnet_lab.checks.transfer import check_transfer_model, small_base
 
 __all__ = [
@@ -76,12 +82,15 @@ __all__ = [
     "check_grouped_conv",
     "check_identity_block",
     "check_identity_block_part",
+    "check_mixup",
     "check_option_a_shortcut",
     "check_path_counts",
     "check_preactivation_block",
+    "check_projected_skip",
     "check_resnet50_stages",
     "check_resnet_stage",
     "check_skip_connection",
+    "check_stem",
     "check_transfer_model",
     "small_base",
 ]

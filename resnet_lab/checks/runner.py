@@ -90,6 +90,7 @@ def references(name):
                         family.ResNet34, models.cifar_resnet],
         "option_a_shortcut": [models.pad_shortcut, models.basic_block, models.cifar_resnet],
         "freeze_up_to": [transfer.freeze_up_to],
+        "stem": networks,
         "preactivation_block": [blocks.preactivation_block, models.ResNet50V2,
                                 models.ResNet101V2, models.ResNet152V2,
                                 models.resnet_v2_stages],

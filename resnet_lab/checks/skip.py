@@ -104,3 +104,71 @@ def _check_skip(x, fx, out, name):
     if not np.allclose(outputs, np.maximum(images + f_values, 0), atol=1e-5):
         raise Mistake("skip_connection has an addition and a ReLU but does not compute "
                       "relu(x + fx): check what each layer is applied to.")
+
+
+PROJECTED_CASES = [(4, 4), (4, 8), (6, 3)]  # (channels of x, channels of F(x))
+
+
+@learner_check
+def check_projected_skip(projected_skip):
+    """Lesson 1, going further: ``projected_skip(x, fx)``, relu(F(x) + x) where the
+    channels agree, relu(F(x) + W x) with W a 1x1 convolution where they do not."""
+    name = "projected_skip"
+    rng = np.random.default_rng(0)
+    for c_in, c_out in PROJECTED_CASES:
+        x = keras.Input(shape=(5, 6, c_in))
+        fx = layers.Conv2D(c_out, 3, padding="same", name="F")(x)
+        call = f"{name}(x, fx) with x of {c_in} channels and F(x) of {c_out}"
+        try:
+            out = call_learner(projected_skip, name, x, fx)
+        except Failure as failure:
+            if c_in != c_out and "shape" in str(failure.error).lower():
+                raise Mistake(with_fix(
+                    f"{call}: x and F(x) cannot be added, their channels differ. What maps x "
+                    f"to {c_out} channels, pixel by pixel, so that the sum exists?",
+                    "a 1x1 convolution of x with fx.shape[-1] filters, "
+                    "layers.Conv2D(fx.shape[-1], 1)(x).")) from None
+            raise Mistake(translate(failure, f"{name}(x, fx)")) from None
+        mistake = output_mistake(out, name) or graph_mistake(Subgraph(out, [x, fx]), name,
+                                                             argument="x and fx")
+        if mistake:
+            raise Mistake(mistake)
+        mistake = _projected_mistake(x, fx, out, c_in, c_out, rng)
+        if mistake:
+            raise Mistake(f"{call}: {mistake}")
+    print("projected_skip: all checks passed (x itself where the channels agree, a 1x1 "
+          "projection where they do not; relu of the sum).")
+
+
+def _projected_mistake(x, fx, out, c_in, c_out, rng):
+    sub = Subgraph(out, [x, fx])
+    convs = [step.op for step in conv_steps(sub.steps)]
+    if c_in == c_out and convs:
+        return ("the shapes agree, so x itself is added: a projection here is learnt for "
+                "nothing (that is the paper's option C, lesson 3).")
+    if c_in != c_out:
+        if len(convs) != 1:
+            return (f"one convolution brings x to F(x)'s channels, but yours has "
+                    f"{len(convs)}.")
+        kernel = tuple(convs[0].kernel_size)
+        if kernel != (1, 1):
+            return (f"a 1x1 convolution changes the channels and nothing else; yours is "
+                    f"{'x'.join(map(str, kernel))}, which also mixes neighbouring pixels.")
+    model = keras.Model(x, [fx, out])
+    images = rng.normal(size=(2, 5, 6, c_in)).astype("float32")
+    f_values, outputs = (keras.ops.convert_to_numpy(t) for t in model(images))
+    shortcut = images
+    if convs:
+        conv = convs[0]
+        shortcut = images @ keras.ops.convert_to_numpy(conv.kernel)[0, 0]
+        if conv.use_bias:
+            shortcut = shortcut + keras.ops.convert_to_numpy(conv.bias)
+        if tuple(conv.strides) != (1, 1):
+            return "the projection keeps the size: strides=1."
+    total = f_values + shortcut
+    if np.allclose(outputs, np.maximum(total, 0), atol=1e-4):
+        return None
+    if np.allclose(outputs, total, atol=1e-4):
+        return with_fix("no ReLU after the addition.", "apply a ReLU to the sum.")
+    return ("the output is not relu(F(x) + x), with x projected where the channels differ: "
+            "check what each layer is applied to.")
