@@ -24,7 +24,8 @@ GUIDE = notebooks.NOTEBOOKS / "README.md"
 MISTAKES = {  # a wrong submission: what it changes, and the sentence its feedback must show
     "01_skip_connection.ipynb": (
         ("layers.Add()([x, fx])", "layers.Concatenate()([x, fx])"),
-        "use an addition, not a concatenation"),
+        "your skip connection concatenates x and F(x), so its output has twice the channels "
+        "of x"),
     "03_convolutional_block.ipynb": (
         ("    X_shortcut = layers.BatchNormalization(\n"
          '        axis=BN_AXIS, epsilon=BN_EPSILON, name=bn_name + "1"\n'
@@ -46,7 +47,7 @@ def nbgrader(*args, cwd, env=None, check=True):
     # create its gradebook.
     env = dict(os.environ if env is None else env)
     env.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]),
-               RESNET_LAB_PROFILE="smoke", TF_CPP_MIN_LOG_LEVEL="2")
+               RESNET_LAB_PROFILE="smoke", RESNET_LAB_EXPLAIN="1", TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=600)
     if check:
@@ -123,13 +124,14 @@ def scores(root, who, assignment="lesson01"):
 
 def test_a_correct_submission_scores_every_point(graded):
     checks, by_hand = scores(graded, "alice")
-    assert checks == {"01_skip_connection": (1, 1), "03_convolutional_block": (2, 2)}
+    assert checks == {"01_skip_connection": (2, 2), "03_convolutional_block": (3, 3)}
     assert by_hand == {"01_skip_connection": 1, "03_convolutional_block": 1}  # the questions
 
 
 def test_a_wrong_submission_scores_zero_and_its_feedback_names_the_mistake(graded):
     checks, _ = scores(graded, "bob")
-    assert checks == {"01_skip_connection": (0, 1), "03_convolutional_block": (0, 2)}
+    # Lesson 1's edit spoils both its exercises; lesson 3's, the projection of 3.1 only.
+    assert checks == {"01_skip_connection": (0, 2), "03_convolutional_block": (1, 3)}
     for name, (_, sentence) in MISTAKES.items():
         page = (graded / "feedback" / "bob" / "lesson01" / name).with_suffix(".html")
         text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
@@ -175,8 +177,8 @@ def test_lesson_5_is_graded_right_wrong_and_copied(tmp_path):
         submit(tmp_path, who, edit, [lesson], "lesson05")
     nbgrader("autograde", "lesson05", cwd=tmp_path)
     assert {who: scores(tmp_path, who, "lesson05")[0] for who in answers} == {
-        "alice": {"05_train_resnet50": (1, 1)}, "bob": {"05_train_resnet50": (0, 1)},
-        "carol": {"05_train_resnet50": (0, 1)}}
+        "alice": {"05_train_resnet50": (2, 2)}, "bob": {"05_train_resnet50": (1, 2)},
+        "carol": {"05_train_resnet50": (0, 2)}}
     messages = {}
     for who in ("bob", "carol"):
         nb = nbformat.read(tmp_path / "autograded" / who / "lesson05" / lesson, as_version=4)

@@ -161,8 +161,8 @@ def test_option_a_mistakes_are_named(way, message):
 def freezer(wrong=None):
     def freeze_up_to(base, stage):
         last = -1 if stage is None else STAGES.index(stage)
-        if wrong != "base left frozen":
-            base.trainable = True
+        if wrong != "only freezes":
+            base.trainable = True  # (in Keras 3 this also sets every layer's own flag)
         for layer in base.layers:
             part = transfer.stage_of(layer.name)
             frozen = part in STAGES and STAGES.index(part) <= last

@@ -21,7 +21,7 @@ BASIC_CASES = [(8, 2, "b"), (5, 4, "c")]  # (channels = filters, stage, block)
 BASIC_BEHAVIOUR_SIZE = (7, 6)
 
 
-@learner_check
+@learner_check(keep_random_state=True)
 def check_basic_block(basic_block):
     """Lesson 2, going further: ``basic_block(X, filters, stage, block)``, ResNet-18's
     and ResNet-34's block where the shape does not change."""

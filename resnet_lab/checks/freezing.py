@@ -21,7 +21,7 @@ FREEZE_CALLS = ("stage 4", "stage 2", None, "stage 5", "stem", "stage 4")
 STAGE_5_TRAINABLE = 14_953_472  # stage 5 of ResNet-50, its BatchNorm layers left out
 
 
-@learner_check
+@learner_check(keep_random_state=True)
 def check_freeze_up_to(freeze_up_to):
     """Lesson 7, going further: ``freeze_up_to(base, stage)``."""
     name = "freeze_up_to"

@@ -18,7 +18,7 @@ from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_che
 GROUPED_CASES = [(8, 12, 4), (6, 6, 3), (4, 8, 1), (16, 32, 8)]  # (input channels, filters, groups)
 
 
-@learner_check
+@learner_check(keep_random_state=True)
 def check_grouped_conv(grouped_conv):
     """Lesson 8, going further: ``grouped_conv(X, filters, groups)``, a 3x3 convolution
     with stride 1 and padding 'same' in ``groups`` groups."""

@@ -17,7 +17,7 @@ from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_che
 OPTION_A_CASES = [((9, 8, 3), 8, 2), ((7, 7, 4), 10, 2), ((6, 5, 4), 4, 1), ((6, 6, 2), 6, 3)]
 
 
-@learner_check
+@learner_check(keep_random_state=True)
 def check_option_a_shortcut(option_a_shortcut):
     """Lesson 3, going further: ``option_a_shortcut(X, channels, s)``."""
     name = "option_a_shortcut"

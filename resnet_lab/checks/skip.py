@@ -109,7 +109,7 @@ def _check_skip(x, fx, out, name):
 PROJECTED_CASES = [(4, 4), (4, 8), (6, 3)]  # (channels of x, channels of F(x))
 
 
-@learner_check
+@learner_check(keep_random_state=True)
 def check_projected_skip(projected_skip):
     """Lesson 1, going further: ``projected_skip(x, fx)``, relu(F(x) + x) where the
     channels agree, relu(F(x) + W x) with W a 1x1 convolution where they do not."""

@@ -22,7 +22,7 @@ from resnet_lab.weights import randomize_weights
 STEM_SIZES = (64, 57)  # an even and an odd image side
 
 
-@learner_check
+@learner_check(keep_random_state=True)
 def check_stem(stem):
     """Lesson 4, going further: ``stem(X)`` for images X of shape (batch, h, w, 3)."""
     name = "stem"
