@@ -164,6 +164,8 @@ def learner_block(X, f, filters, s=1, projection=False, wrong=None, variant=None
         X = layers.Add()([X_shortcut, X])
     elif wrong == "main path added to itself":
         X = layers.Add()([X, X])
+    elif wrong in ("Multiply", "Average", "Subtract"):
+        X = getattr(layers, wrong)()([X, X_shortcut])
     else:
         X = layers.Add()([X, X_shortcut])
     if wrong == "BatchNorm after the addition":
@@ -235,6 +237,9 @@ IDENTITY_MISTAKES = {
         "is taken later on the main path.",
     "main path added to itself":
         "the shortcut is never added: both inputs of your addition are the same tensor.",
+    **{wrong: f"your block combines the main path and the shortcut with a {wrong}: what "
+              f"does a residual block compute from F(X) and X? Exact fix: join them with an "
+              f"addition, layers.Add()." for wrong in ("Multiply", "Average", "Subtract")},
     "padding='valid' on the middle convolution":
         "the middle convolution shrinks the image, so F(X) and X no longer have the "
         "same height and width: how does an f x f convolution keep the size? Exact "

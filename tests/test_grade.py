@@ -113,10 +113,11 @@ def test_the_command_reports_per_exercise_and_names_a_notebook_of_no_lesson(tmp_
     captured = capsys.readouterr()
     assert captured.err.startswith(f"{stranger}: has no exercise of any lesson")
     lines = captured.out.splitlines()
-    assert lines[0].startswith("  check_skip_connection: 0 / 1  use an addition, not a "
-                               "concatenation")
-    assert lines[1].startswith("  question_gradient_spread: ? / 1  to grade by hand: ")
-    assert lines[2] == f"{bob} ({LESSON}): 0 / 1, and 1 point to grade by hand"
+    assert lines[0].startswith("  check_skip_connection: 0 / 1  your skip connection "
+                               "concatenates x and F(x)")
+    assert lines[1].startswith("  check_projected_skip: 0 / 1  projected_skip is not written")
+    assert lines[2].startswith("  question_gradient_spread: ? / 1  to grade by hand: ")
+    assert lines[3] == f"{bob} ({LESSON}): 0 / 2, and 1 point to grade by hand"
 
 
 @pytest.mark.parametrize("argv, message", [

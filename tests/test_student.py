@@ -335,7 +335,7 @@ def test_the_command_line_runs_it(tmp_path):
         [sys.executable, "-m", "resnet_lab", "student", str(LESSONS[0]), "--out",
          str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=notebooks.ROOT)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote {tmp_path / LESSONS[0].name} (1 exercise, 1 question)\n"
+    assert result.stdout == f"wrote {tmp_path / LESSONS[0].name} (2 exercises, 1 question)\n"
 
 
 # ---------------------------------------------------------------------------------
