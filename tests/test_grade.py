@@ -4,6 +4,8 @@ Submissions are made from the committed exercise version of lesson 1, as a stude
 hands it in: answered, answered wrongly, or with the check cell doctored.
 """
 
+import csv
+
 import nbformat
 import pytest
 
@@ -142,3 +144,58 @@ def test_every_lesson_with_exercises_is_found_from_its_exercise_version():
                                                          as_version=4))
         # the exercise version's cells, with the course's check cells and hidden tests
         assert student.count_exercises(graded) == 0
+
+
+def test_the_command_writes_a_gradebook_and_one_feedback_file_per_student(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    essay = "Larger near the input,\nand spread over four orders of magnitude."
+    alice = hand_in(folder, "alice", RIGHT, written=essay)
+    bob = hand_in(folder, "bob", CONCATENATED)
+    out = tmp_path / "out"
+    assert grade.main([str(alice), str(bob), "--out", str(out), "--jobs", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == (f"graded 2 notebooks of 2 students; wrote {out / 'gradebook.csv'} "
+                           f"and {out / 'feedback'}/")
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert [(r["student"], r["check"], r["points"], r["max"]) for r in rows] == [
+        ("alice", "check_skip_connection", "1", "1"),
+        ("alice", "check_projected_skip", "0", "1"),
+        ("alice", "question_gradient_spread", "", "1"),
+        ("bob", "check_skip_connection", "0", "1"),
+        ("bob", "check_projected_skip", "0", "1"),
+        ("bob", "question_gradient_spread", "", "1")]
+    assert {r["lesson"] for r in rows} == {LESSON}
+    assert rows[3]["message"].startswith("your skip connection concatenates x and F(x)")
+    assert rows[2]["message"] == f"to grade by hand: {essay}"  # in full, lines kept
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["alice.md", "bob.md"]
+    feedback = (out / "feedback" / "bob.md").read_text()
+    assert feedback.startswith(f"# Feedback for bob\n\n## {LESSON}: 0 / 2 points")
+    assert "- **check_skip_connection**: 0 / 1. your skip connection concatenates" in feedback
+    assert "Exact fix: use layers.Add()" in feedback
+    assert "  > and spread over four orders of magnitude." in (
+        out / "feedback" / "alice.md").read_text()
+
+
+@pytest.mark.parametrize("path, student", [
+    ("grading/submitted/alice/lesson01/01_skip_connection.ipynb", "alice"),
+    ("class/bob_01_skip_connection.ipynb", "bob"),
+    ("class/carol-01_skip_connection.ipynb", "carol"),
+    ("dan/01_skip_connection.ipynb", "dan"),
+])
+def test_the_student_is_read_from_the_path(path, student):
+    assert grade.student_of(path, LESSON) == student
+
+
+def test_every_lessons_solution_scores_every_point_from_what_the_checks_need():
+    """Grading runs the setup, the exercises and the checks only: nothing a check needs
+    may live in the cells it leaves out."""
+    lessons = notebooks.notebook_paths()
+    solutions = [path for path in lessons if student.count_exercises(
+        nbformat.read(path, as_version=4))]
+    outcomes = grade.grade_all(solutions, lessons, jobs=2, profile="smoke", timeout=600,
+                               kernel="python3", every_cell=False)
+    for lesson, results in outcomes.values():
+        failed = [(grade_id, message) for grade_id, points, scored, message in results
+                  if scored is not None and scored < points]
+        assert not failed, (lesson, failed)

@@ -1,30 +1,49 @@
 """Grade student notebooks without nbgrader, with the course's own checks.
 
-    python -m resnet_lab grade SUBMISSION.ipynb ... [--profile smoke] [--timeout 600]
-                               [--kernel NAME]
+    python -m resnet_lab grade SUBMISSION.ipynb ... [--out FOLDER] [--jobs N]
+                               [--profile smoke] [--timeout 600] [--kernel NAME]
+                               [--every-cell]
 
 A submission is judged by its exercise cells only. For each one, the lesson it belongs
 to is found from its exercises (their nbgrader ``grade_id``), and the lesson's own
 solution notebook is run with the student's exercise cells in place of the answers:
 every other cell, the check cells and their hidden tests included, is the course's,
 whatever the student changed or deleted. A check cell scores its points when it runs
-without error; for each failed check the report gives the sentence the student saw.
-Written answers (questions answered in a markdown cell) are listed for the teacher to
-grade by hand.
+without error; for each failed check the report gives the sentence the student saw,
+with its exact fix (a graded attempt is final). Written answers (questions answered in
+a markdown cell) are listed for the teacher to grade by hand.
 
-The notebook runs in a fresh kernel (``python3`` unless --kernel names another) in a
-temporary folder, in the ``smoke`` profile by default: the checks do not depend on the
-profile. If the kernel cannot import resnet_lab, grading stops with exit status 1
-instead of scoring zeros.
+Only what the checks need runs: the lesson's setup (its cells before the first
+exercise), the exercise cells and the check cells. The checks build what they judge on
+inputs of their own, so nothing a lesson trains or downloads is needed to grade it;
+``--every-cell`` runs the whole lesson, as the student did (lessons 5 and 7 then train).
+
+Each notebook runs in a fresh kernel (``python3`` unless --kernel names another) in a
+temporary folder, in the ``smoke`` profile by default; ``--jobs N`` runs N at a time.
+If the kernel cannot import resnet_lab, grading stops with exit status 1 instead of
+scoring zeros. With ``--out FOLDER`` it also writes ``FOLDER/gradebook.csv`` (student,
+lesson, check, points, max, message: one row per graded cell) and one feedback file per
+student, ``FOLDER/feedback/STUDENT.md``, with every check's sentence and the written
+answers in full. The student is the folder under ``submitted/`` in nbgrader's layout
+(``submitted/STUDENT/ASSIGNMENT/LESSON.ipynb``), else the file's name without the
+lesson's (``alice_01_skip_connection.ipynb``: alice), else the folder that holds it.
 """
 
 import argparse
+import concurrent.futures
+import csv
+import io
+import multiprocessing
 import pathlib
+import subprocess
 import sys
 import tempfile
 
-from resnet_lab.commands import OneLineParser, course, notebooks, student
+from resnet_lab.commands import OneLineParser, course, notebooks, positive_int, student
 from resnet_lab.env import PROFILES
+from resnet_lab.files import write_atomically
+
+BY_HAND = "to grade by hand: "  # the message of a written answer, before the answer
 
 
 class GradingError(Exception):
@@ -60,12 +79,16 @@ def _read(path):
     return _cache[path]
 
 
-def graded_notebook(submission, solution):
+def graded_notebook(submission, solution, every_cell=False):
     """The solution notebook with the submission's exercise cells in place of the answers
-    (a missing exercise cell: the placeholder)."""
+    (a missing exercise cell: the placeholder). Unless ``every_cell``, only the code
+    cells the checks need are kept: the setup before the first exercise, the exercise
+    cells and the graded (check) cells."""
     import copy
 
     nb = copy.deepcopy(solution)
+    if not every_cell:
+        nb.cells = _what_the_checks_need(nb.cells)
     answers = exercise_cells(submission)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -78,6 +101,16 @@ def graded_notebook(submission, solution):
     return nb
 
 
+def _what_the_checks_need(cells):
+    def graded(cell):
+        grading = cell.metadata.get("nbgrader", {})
+        return bool(grading.get("solution") or grading.get("grade"))
+
+    first = next((i for i, cell in enumerate(cells) if graded(cell)), len(cells))
+    return [cell for i, cell in enumerate(cells)
+            if i < first or cell.cell_type != "code" or graded(cell)]
+
+
 def _run(nb, profile, timeout, kernel):
     from nbclient import NotebookClient
 
@@ -85,8 +118,11 @@ def _run(nb, profile, timeout, kernel):
     with course.environment(RESNET_LAB_PROFILE=profile, TF_CPP_MIN_LOG_LEVEL="2",
                             RESNET_LAB_EXPLAIN="1"), \
             tempfile.TemporaryDirectory(prefix="resnet-lab-grade-") as folder:
+        # The kernel's own log (its transport, TensorFlow's start-up lines) goes nowhere:
+        # what a cell prints, errors included, comes back in the notebook.
         NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=True,
-                       record_timing=False, resources={"metadata": {"path": folder}}).execute()
+                       record_timing=False, resources={"metadata": {"path": folder}}).execute(
+            stderr=subprocess.DEVNULL)
     return nb
 
 
@@ -114,11 +150,11 @@ def score(nb, kernel="python3"):
             question = cell.metadata.get("question", "")
             if question and answer.startswith(question):
                 answer = answer[len(question):]
-            answer = " ".join(answer.split())
+            answer = answer.strip()
             if answer in ("", student.TEXT_STUB[0]):
                 answer = "(no answer)"
             results.append((grading["grade_id"], grading.get("points", 0), None,
-                            f"to grade by hand: {answer[:300]}"))
+                            f"{BY_HAND}{answer}"))
             continue
         error = _error(cell)
         points = grading.get("points", 0)
@@ -135,7 +171,9 @@ def score(nb, kernel="python3"):
     return results
 
 
-def grade(path, lessons, profile="smoke", timeout=600, kernel="python3"):
+def grade(path, lessons, profile="smoke", timeout=600, kernel="python3", every_cell=False):
+    """(lesson notebook name, [(grade_id, points, scored, message)]) for the submission
+    at ``path``; raises GradingError if it cannot be graded."""
     import nbformat
 
     try:
@@ -144,11 +182,83 @@ def grade(path, lessons, profile="smoke", timeout=600, kernel="python3"):
         raise GradingError(f"is not a readable notebook ({error})") from None
     solution = lesson_of(submission, lessons)
     try:
-        nb = _run(graded_notebook(submission, _read(solution)), profile, timeout, kernel)
+        nb = _run(graded_notebook(submission, _read(solution), every_cell), profile, timeout,
+                  kernel)
     except Exception as error:  # no such kernel, the kernel died, ...
         raise GradingError(f"could not be run: {type(error).__name__}: "
                            f"{' '.join(str(error).split())[:300]}") from None
     return solution.name, score(nb, kernel)
+
+
+def student_of(path, lesson):
+    """Whose submission ``path`` (of lesson notebook ``lesson``) is: see the module's
+    docstring."""
+    path = pathlib.Path(path)
+    if len(path.parts) >= 4 and path.parents[2].name == "submitted":
+        return path.parents[1].name
+    stem, lesson_stem = path.stem, pathlib.Path(lesson).stem
+    if stem != lesson_stem and stem.endswith(lesson_stem):
+        name = stem[:-len(lesson_stem)].rstrip("_- .")
+        if name:
+            return name
+    return path.resolve().parent.name
+
+
+def _grade_one(path, lessons, profile, timeout, kernel, every_cell):
+    """grade() for a worker process: (lesson, results) or the GradingError's text."""
+    try:
+        return grade(path, lessons, profile, timeout, kernel, every_cell)
+    except GradingError as error:
+        return str(error)
+
+
+def grade_all(paths, lessons, jobs=1, **options):
+    """{path: (lesson, results) or an error's text}, ``jobs`` submissions at a time."""
+    if jobs == 1 or len(paths) == 1:
+        return {path: _grade_one(path, lessons, **options) for path in paths}
+    # Separate processes: each runs its own kernel and event loop. "spawn" starts them
+    # clean, whatever the parent has imported.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {path: pool.submit(_grade_one, path, lessons, **options) for path in paths}
+        return {path: future.result() for path, future in futures.items()}
+
+
+GRADEBOOK_COLUMNS = ["student", "lesson", "check", "points", "max", "message"]
+
+
+def gradebook_csv(graded):
+    """The gradebook as CSV text: one row per graded cell of every graded submission
+    (``graded``: [(student, lesson, results)]); written answers have no points yet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(GRADEBOOK_COLUMNS)
+    for who, lesson, results in graded:
+        for grade_id, points, scored, message in results:
+            writer.writerow([who, lesson, grade_id, "" if scored is None else scored, points,
+                             message])
+    return out.getvalue()
+
+
+def feedback_markdown(who, graded):
+    """One student's feedback: per lesson, each check's points and sentence, and the
+    written answers in full, to be graded by hand."""
+    lines = [f"# Feedback for {who}", ""]
+    for lesson, results in graded:
+        checked = [(points, scored) for _, points, scored, _ in results if scored is not None]
+        lines += [f"## {lesson}: {sum(s for _, s in checked)} / "
+                  f"{sum(p for p, _ in checked)} points from the checks", ""]
+        for grade_id, points, scored, message in results:
+            if scored is None:
+                lines += [f"- **{grade_id}** ({points} point{'s' if points != 1 else ''}, "
+                          f"graded by your teacher): your answer:", "",
+                          *(f"  > {line}" for line in
+                            message.removeprefix(BY_HAND).split("\n"))]
+            else:
+                lines.append(f"- **{grade_id}**: {scored} / {points}"
+                             + (f". {message}" if message else ": passed."))
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def main(argv=None):
@@ -156,12 +266,19 @@ def main(argv=None):
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", nargs="+", type=pathlib.Path,
                         help="the students' notebooks")
+    parser.add_argument("--out", type=pathlib.Path,
+                        help="write FOLDER/gradebook.csv and FOLDER/feedback/STUDENT.md")
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="notebooks to grade at a time (default: 1; one per core is "
+                             "a good start)")
     parser.add_argument("--profile", default="smoke", choices=PROFILES,
                         help="the profile to run the lessons in (default: smoke)")
     parser.add_argument("--timeout", type=int, default=600,
                         help="seconds a cell may run (default: 600)")
     parser.add_argument("--kernel", default="python3",
                         help="the Jupyter kernel to run them with (default: python3)")
+    parser.add_argument("--every-cell", action="store_true",
+                        help="run every cell of the lesson, not only what the checks need")
     args = parser.parse_args(argv)
     lessons = notebooks.notebook_paths()
     if not lessons:
@@ -169,26 +286,52 @@ def main(argv=None):
     for path in args.submissions:
         if not path.is_file():
             parser.error(f"no such notebook: {path}")
-    status = 0
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file: give a folder")
+    outcomes = grade_all(args.submissions, lessons, args.jobs, profile=args.profile,
+                         timeout=args.timeout, kernel=args.kernel,
+                         every_cell=args.every_cell)
+    status, graded = 0, []
     for path in args.submissions:
-        try:
-            lesson, results = grade(path, lessons, args.profile, args.timeout, args.kernel)
-        except GradingError as error:
-            print(f"{path}: {error}", file=sys.stderr)
-            if "cannot import resnet_lab" in str(error):
-                return 1  # every other submission would fail the same way
+        outcome = outcomes[path]
+        if isinstance(outcome, str):
+            print(f"{path}: {outcome}", file=sys.stderr)
+            if "cannot import resnet_lab" in outcome:
+                return 1  # every other submission failed the same way: no gradebook
             status = 1
             continue
+        lesson, results = outcome
+        graded.append((student_of(path, lesson), lesson, results))
         for grade_id, points, scored, message in results:
             line = f"  {grade_id}: {'?' if scored is None else scored} / {points}"
-            print(line + (f"  {message}" if message else ""))
+            shown = message if scored is not None else " ".join(message.split())[:300]
+            print(line + (f"  {shown}" if shown else ""))
         checked = [(points, scored) for _, points, scored, _ in results if scored is not None]
         by_hand = sum(points for _, points, scored, _ in results if scored is None)
         print(f"{path} ({lesson}): {sum(scored for _, scored in checked)} / "
               f"{sum(points for points, _ in checked)}"
               + (f", and {by_hand} point{'s' if by_hand != 1 else ''} to grade by hand"
                  if by_hand else ""))
+    if args.out is not None and graded:
+        _write_reports(args.out, graded)
+    students = sorted({who for who, _, _ in graded})
+    failed = len(args.submissions) - len(graded)
+    print(f"graded {len(graded)} notebook{'s' if len(graded) != 1 else ''} of "
+          f"{len(students)} student{'s' if len(students) != 1 else ''}"
+          + (f"; {failed} could not be graded (above)" if failed else "")
+          + (f"; wrote {args.out / 'gradebook.csv'} and {args.out / 'feedback'}/"
+             if args.out is not None and graded else ""))
     return status
+
+
+def _write_reports(out, graded):
+    (out / "feedback").mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "gradebook.csv", gradebook_csv(graded))
+    by_student = {}
+    for who, lesson, results in graded:
+        by_student.setdefault(who, []).append((lesson, results))
+    for who, entries in by_student.items():
+        write_atomically(out / "feedback" / f"{who}.md", feedback_markdown(who, entries))
 
 
 if __name__ == "__main__":
