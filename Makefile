@@ -20,6 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help setup lab kernel test test-jax test-lowest test-grading test-online unit lint notebooks exercises course clean
 
 help:
+	@echo "make setup   create $(VENV) with the course, TensorFlow and the test tools (once)"
 	@echo "make lab     set up (once) and open the course in JupyterLab"
 	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
 	@echo "make test-jax  lessons 05, 07, 08 and 09, the data and model-family tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"

@@ -55,9 +55,9 @@ def nbgrader(*args, cwd, env=None, check=True):
     return result
 
 
-def submit(root, who, edit, lessons=LESSONS, assignment="lesson01"):
+def submit(root, who, edit, lessons=LESSONS, assignment="lesson01", delete=()):
     """Hand in the released notebooks with each exercise answered by the solution,
-    changed by ``edit``."""
+    changed by ``edit``, and the cells whose grade_id is in ``delete`` deleted."""
     for name in lessons:
         source = nbformat.read(root / "source" / assignment / name, as_version=4)
         released = nbformat.read(root / "release" / assignment / name, as_version=4)
@@ -66,6 +66,8 @@ def submit(root, who, edit, lessons=LESSONS, assignment="lesson01"):
                 answer = "\n".join(line for line in theirs.source.split("\n")
                                    if not student.is_marker(line))
                 mine.source = edit(name, answer) if mine.cell_type == "code" else answer
+        released.cells = [cell for cell in released.cells
+                          if cell.metadata.get("nbgrader", {}).get("grade_id") not in delete]
         folder = root / "submitted" / who / assignment
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(released, folder / name)
@@ -88,11 +90,23 @@ def graded(tmp_path_factory):
                          "--keep-solutions", "--out", str(root / "source" / "lesson01")]) == 0
     (root / "nbgrader_config.py").write_text(guide_config())
     nbgrader("generate_assignment", "lesson01", cwd=root)
+    # The class list, as a learning platform exports it.
+    (root / "roster.csv").write_text("id,first_name,last_name,email\n"
+                                     "alice,Alice,Ada,alice@example.org\n"
+                                     "bob,Bob,Bell,bob@example.org\n"
+                                     "carol,Carol,Cole,carol@example.org\n")
+    nbgrader("db", "student", "import", "roster.csv", cwd=root)
     submit(root, "alice", lambda name, answer: answer)
     submit(root, "bob", wrong)
     assert EDITED == set(MISTAKES)  # every lesson's mistake made it into an answer
-    nbgrader("autograde", "lesson01", cwd=root)
-    nbgrader("generate_feedback", "lesson01", cwd=root)
+    # carol concatenates in lesson 1 and deletes the check cell that would say so
+    submit(root, "carol", lambda name, answer: wrong(name, answer) if name == LESSONS[0]
+           else answer, delete={"check_skip_connection"})
+    result = nbgrader("autograde", "lesson01", cwd=root)
+    (root / "autograde.log").write_text(result.stdout + result.stderr)
+    result = nbgrader("generate_feedback", "lesson01", cwd=root)
+    (root / "feedback.log").write_text(result.stdout + result.stderr)
+    nbgrader("export", cwd=root)  # grades.csv
     return root
 
 
@@ -141,6 +155,37 @@ def test_a_wrong_submission_scores_zero_and_its_feedback_names_the_mistake(grade
         page = (graded / "feedback" / "bob" / "lesson01" / name).with_suffix(".html")
         text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
         assert f"AssertionError: {sentence}" in text
+
+
+def test_a_deleted_check_cell_is_restored_graded_and_reported(graded):
+    checks, _ = scores(graded, "carol")
+    assert checks == {"01_skip_connection": (0, 2), "03_convolutional_block": (3, 3)}
+    log = (graded / "autograde.log").read_text()
+    assert "Missing grade cell check_skip_connection encountered, adding to notebook" in log
+    # and nothing else: no false tampering warning, no kernel or library noise
+    assert [line for line in log.splitlines() if "WARN" in line.upper()] == [
+        "[AutogradeApp | WARNING] Missing grade cell check_skip_connection encountered, "
+        "adding to notebook"]
+    page = graded / "feedback" / "carol" / "lesson01" / "01_skip_connection.html"
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+    assert "was missing from the submission. It was added back by nbgrader." in text
+    assert "AssertionError: your skip connection concatenates x and F(x)" in text
+
+
+def test_feedback_is_generated_without_warnings(graded):
+    log = (graded / "feedback.log").read_text()
+    assert [line for line in log.splitlines() if "WARN" in line.upper()] == []
+
+
+def test_the_export_has_one_row_per_student_with_the_rosters_names(graded):
+    import csv
+
+    rows = {row["student_id"]: row for row in csv.DictReader((graded / "grades.csv").open())}
+    assert sorted(rows) == ["alice", "bob", "carol"]
+    assert rows["carol"]["last_name"] == "Cole"
+    # The checks' points (the written answers wait for the teacher): 5, 1 and 3 of 5.
+    assert {who: float(row["raw_score"]) for who, row in rows.items()} == {
+        "alice": 5.0, "bob": 1.0, "carol": 3.0}
 
 
 def test_a_grading_kernel_without_resnet_lab_stops_autograde_instead_of_scoring_zero(

@@ -71,6 +71,15 @@ def test_lesson_checks_its_defining_outputs_and_has_one_parameters_cell(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_every_figure_has_alternative_text(path):
+    """A cell that draws a figure says in words what it shows (cell metadata "alt", which
+    HTML exports, nbgrader's feedback among them, put on its images)."""
+    for cell in code_cells(load(path)):
+        if any("image/png" in output.get("data", {}) for output in cell.outputs):
+            assert len(cell.metadata.get("alt", "")) > 40, cell.source[:200]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_cells_are_short(path):
     for cell in code_cells(load(path)):
         if "resnet_lab-source" in cell.metadata.get("tags", []):

@@ -307,7 +307,7 @@ def test_a_bad_marker_in_one_notebook_means_nothing_is_written(tmp_path, capsys)
     assert student.main([str(good), str(bad), "--out", str(out)]) == 1
     assert not out.exists()
     assert capsys.readouterr().err.splitlines()[1:] == [
-        f"{bad}: cell 1, line 2: '### BEGIN SOLUTION' is never closed by '### END SOLUTION'"]
+        f"{bad}: cell 2, line 2: '### BEGIN SOLUTION' is never closed by '### END SOLUTION'"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -120,7 +120,8 @@ def student_notebook(nb):
         try:
             cell.source, regions = convert_source(cell.source, cell.cell_type)
         except MarkerError as error:
-            raise MarkerError(f"cell {index}, {error}") from None
+            # counted from 1, as a reader counts them (the lines are too)
+            raise MarkerError(f"cell {index + 1}, {error}") from None
         if regions:
             exercises += 1
         if cell.cell_type == "code":
