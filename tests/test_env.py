@@ -72,13 +72,18 @@ def test_by_profile_picks_the_value_and_names_the_choices():
     assert env.check_profile("gpu") == "gpu"
 
 
-def smoke_run_folder(script=""):
-    """The smoke run folder a new Python process got, after running ``script`` in it."""
+def smoke_run_folder(script="", shared=None):
+    """The smoke run folder a new Python process got, after running ``script`` in it
+    (with RESNET_LAB_SMOKE_RUNS set to ``shared``, if given)."""
     code = ("from resnet_lab.env import run_folder; import pathlib; "
             "folder = pathlib.Path(run_folder('05_smoke', 'smoke')); "
             "(folder / 'final.keras').write_text('x'); print(folder, flush=True); " + script)
+    environment = {key: value for key, value in os.environ.items()
+                   if key != env.SMOKE_RUNS_ENV}
+    if shared is not None:
+        environment[env.SMOKE_RUNS_ENV] = str(shared)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            timeout=120, env={**environment, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return pathlib.Path(result.stdout.strip())
 
 
@@ -88,7 +93,15 @@ def test_runs_are_kept_under_runs_except_smoke_runs_which_leave_nothing_behind()
     assert folder.name.startswith("05_smoke.pid") and not folder.exists()
 
 
-def test_a_smoke_run_folder_left_by_a_killed_kernel_goes_with_the_next_smoke_run():
+def test_smoke_runs_shared_for_grading_stay_for_the_next_kernel(tmp_path):
+    folder = smoke_run_folder(shared=tmp_path / "smoke-runs")
+    assert folder == tmp_path / "smoke-runs" / "05_smoke"
+    assert (folder / "final.keras").exists()  # the next student's kernel resumes it
+    assert smoke_run_folder(shared=tmp_path / "smoke-runs") == folder
+
+
+def test_a_smoke_run_folder_left_by_a_killed_kernel_goes_with_the_next_smoke_run(monkeypatch):
+    monkeypatch.delenv(env.SMOKE_RUNS_ENV, raising=False)
     killed = smoke_run_folder("import os; os._exit(0)")  # no clean-up at exit, as SIGKILL
     assert (killed / "final.keras").exists()
     assert env.run_folder("05_smoke", "smoke") != str(killed)
