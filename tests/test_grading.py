@@ -104,6 +104,7 @@ def graded(tmp_path_factory):
            else answer, delete={"check_skip_connection"})
     result = nbgrader("autograde", "lesson01", cwd=root)
     (root / "autograde.log").write_text(result.stdout + result.stderr)
+    grade_by_hand(root)
     result = nbgrader("generate_feedback", "lesson01", cwd=root)
     (root / "feedback.log").write_text(result.stdout + result.stderr)
     nbgrader("export", cwd=root)  # grades.csv
@@ -126,25 +127,47 @@ def test_generate_assignment_writes_the_committed_exercise_versions(graded):
 
 
 def scores(root, who, assignment="lesson01"):
+    """{notebook: (points, out of)} of the checks, and {notebook: (points, out of)} of the
+    written answers, graded by hand (None while any waits for the teacher)."""
     from nbgrader.api import Gradebook
 
-    """{notebook: (points, out of)} of the checks, and {notebook: answers left to grade by
-    hand} (the written questions)."""
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(assignment, who)
         checks, by_hand = {}, {}
         for nb in submission.notebooks:
-            auto = [grade for grade in nb.grades if not grade.needs_manual_grade]
-            checks[nb.name] = (sum(grade.score for grade in auto),
-                               sum(grade.max_score for grade in auto))
-            by_hand[nb.name] = sum(grade.needs_manual_grade for grade in nb.grades)
+            code = [grade for grade in nb.grades if grade.cell.cell_type == "code"]
+            written = [grade for grade in nb.grades if grade.cell.cell_type == "markdown"]
+            checks[nb.name] = (sum(grade.score for grade in code),
+                               sum(grade.max_score for grade in code))
+            by_hand[nb.name] = None if any(g.needs_manual_grade for g in written) else (
+                sum(grade.score for grade in written), sum(g.max_score for g in written))
         return checks, by_hand
+
+
+MANUAL = {"alice": 1, "bob": 0, "carol": 1}  # what the teacher gives each written answer
+
+
+def grade_by_hand(root, assignment="lesson01"):
+    """What the teacher does in formgrader: a score for each written answer."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        for who, points in MANUAL.items():
+            for nb in gradebook.find_submission(assignment, who).notebooks:
+                for grade in nb.grades:
+                    if grade.needs_manual_grade:
+                        grade.manual_score = points  # as formgrader's API sets it
+                        grade.needs_manual_grade = False
+        gradebook.db.commit()
 
 
 def test_a_correct_submission_scores_every_point(graded):
     checks, by_hand = scores(graded, "alice")
     assert checks == {"01_skip_connection": (2, 2), "03_convolutional_block": (3, 3)}
-    assert by_hand == {"01_skip_connection": 1, "03_convolutional_block": 1}  # the questions
+    assert by_hand == {"01_skip_connection": (1, 1), "03_convolutional_block": (1, 1)}
+    page = graded / "feedback" / "alice" / "lesson01" / "01_skip_connection.html"
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+    assert "Score: 3.0 / 3.0" in text  # the written answer graded before the feedback
 
 
 def test_a_wrong_submission_scores_zero_and_its_feedback_names_the_mistake(graded):
@@ -183,9 +206,10 @@ def test_the_export_has_one_row_per_student_with_the_rosters_names(graded):
     rows = {row["student_id"]: row for row in csv.DictReader((graded / "grades.csv").open())}
     assert sorted(rows) == ["alice", "bob", "carol"]
     assert rows["carol"]["last_name"] == "Cole"
-    # The checks' points (the written answers wait for the teacher): 5, 1 and 3 of 5.
+    # The checks' points (5, 1 and 3 of 5) and the teacher's (1 for each of 2 answers).
     assert {who: float(row["raw_score"]) for who, row in rows.items()} == {
-        "alice": 5.0, "bob": 1.0, "carol": 3.0}
+        "alice": 7.0, "bob": 1.0, "carol": 5.0}
+    assert {float(row["max_score"]) for row in rows.values()} == {7.0}
 
 
 def test_a_grading_kernel_without_resnet_lab_stops_autograde_instead_of_scoring_zero(
