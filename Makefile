@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 		". Run: make PYTHON=python3.11 ...")'
 	@echo "==> Creating the virtual environment $(VENV) with $$($(PYTHON) --version)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "==> Installing resnet-lab with the extras [$(TF_EXTRA),dev] (first time: about a minute)"
+	@echo "==> Installing resnet-lab with the extras [$(TF_EXTRA),dev] (first time: a few minutes: TensorFlow is a large download)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(TF_EXTRA),dev]"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
