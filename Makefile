@@ -17,7 +17,7 @@ TEST_PROFILE ?= smoke
 TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup lab kernel test test-jax test-lowest test-grading test-online unit lint notebooks exercises course clean
+.PHONY: help setup lab kernel book test-book lint-workflows test test-jax test-lowest test-grading test-online unit lint notebooks exercises course clean
 
 help:
 	@echo "make setup   create $(VENV) with the course, TensorFlow and the test tools (once)"
@@ -30,6 +30,9 @@ help:
 	@echo "make kernel  register this environment as the Jupyter kernel 'resnet-lab' for your user"
 	@echo "make exercises  rewrite notebooks/exercises/ from the solution notebooks"
 	@echo "make course  run every notebook headless and write HTML to build/course/index.html"
+	@echo "make book    the course as a website, from the stored notebooks: build/book/index.html"
+	@echo "make test-book  build the website and check it in headless Chromium (needs chromium)"
+	@echo "make lint-workflows  check .github/workflows against GitHub's schema (needs npm)"
 	@echo "make bench   measure ResNet-50 throughput, ours next to keras.applications"
 	@echo "make clean   remove $(VENV), $(LOWEST) and build/"
 
@@ -46,6 +49,28 @@ $(STAMP): pyproject.toml
 	@echo "==> Environment ready in $(VENV)"
 
 setup: $(STAMP)
+
+BOOK_STAMP := $(VENV)/.installed-$(TF_EXTRA)-book
+
+$(BOOK_STAMP): $(STAMP)
+	@echo "==> Installing the website's tools (Sphinx, MyST-NB, the book theme, Playwright)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(TF_EXTRA),dev,book,book-test]"
+	@touch $(BOOK_STAMP)
+
+book: $(BOOK_STAMP)
+	$(BIN)/python book/build.py build/book
+	@echo "==> open build/book/index.html"
+
+# Builds the site, serves it from 127.0.0.1 and drives Debian's Chromium over it
+# (apt-get install chromium); writes build/book-screenshot.png for a person to look at.
+test-book: $(BOOK_STAMP) lint-workflows
+	$(BIN)/python -m pytest -p no:cacheprovider tests/test_book.py -v
+
+# The GitHub Actions workflows checked against GitHub's schema (they cannot run here).
+lint-workflows:
+	@for workflow in .github/workflows/*.yml; do \
+		npx --yes @action-validator/cli@0.6.0 "$$workflow" || exit 1; \
+		echo "$$workflow: valid"; done
 
 # JupyterLab refuses to run as root (containers, cloud VMs) unless told; with no display
 # to open a browser on (SSH, containers), it only prints the address to open.
@@ -73,7 +98,7 @@ exercises: setup
 
 lint: setup
 	@echo "==> ruff: the package, the tests and the notebooks"
-	$(BIN)/ruff check resnet_lab tests notebooks
+	$(BIN)/ruff check resnet_lab tests notebooks book
 
 unit: setup
 	$(BIN)/python -m pytest tests
