@@ -110,6 +110,9 @@ def stage(source_dir):
                 else:  # the solution's code, without nbgrader's markers
                     cell["source"] = "\n".join(line for line in source.split("\n")
                                                if line.strip() not in MARKERS)
+                    if "alt" in cell["metadata"]:  # a figure's description, for MyST-NB
+                        cell["metadata"].setdefault("mystnb", {})["image"] = {
+                            "alt": cell["metadata"]["alt"]}
             text = json.dumps(nb, indent=1, ensure_ascii=False)
         else:
             text = _rewrite_links(text, page, pages)

@@ -14,6 +14,7 @@ import html.parser
 import http.server
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,13 @@ def test_every_internal_link_resolves_and_external_ones_are_listed(site):
     listing.parent.mkdir(exist_ok=True)
     listing.write_text("\n".join(sorted(external)) + "\n")
     assert any("arxiv.org" in link for link in external)
+
+
+def test_every_figure_of_a_lesson_has_its_description_as_alternative_text(site):
+    for lesson in LESSONS:
+        images = re.findall(r'<img alt="([^"]*)" src="../_images/', (
+            site / "notebooks" / f"{lesson}.html").read_text())
+        assert all(len(alt) > 40 and "_images" not in alt for alt in images), (lesson, images)
 
 
 def test_every_lesson_page_loads_without_console_errors_and_has_navigation(server, browser):
