@@ -84,3 +84,29 @@ def test_train_runs_under_jax_without_tensorflow_on_two_devices(tmp_path):
     assert summary["backend"] == "jax" and summary["replicas"] == 2
     assert summary["epochs_finished"] == 2
     assert all((out / name).exists() for name in ("best.keras", "config.json", "curves.png"))
+
+
+def test_the_command_line_runs_on_jax_by_itself_where_tensorflow_is_missing(tmp_path):
+    """No KERAS_BACKEND and no keras.json: Keras would pick TensorFlow and fail to import;
+    the command line picks JAX, says so in one line, and trains."""
+    pytest.importorskip("jax")
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    env.update(JAX_PLATFORMS="cpu", KERAS_HOME=str(tmp_path / "keras-home"),
+               RESNET_LAB_DATA=str(tmp_path / "data"), PYTHONPATH=str(WITHOUT_TENSORFLOW))
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "resnet_lab", "train", "--model", "resnet8", "--image-size",
+         "16", "--batch-size", "16", "--train-size", "32", "--validation-size", "16",
+         "--epochs", "1", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resnet_lab: TensorFlow is not installed here, JAX is: running Keras on JAX" in (
+        result.stderr)
+    assert json.loads((out / "summary.json").read_text())["backend"] == "jax"
+
+
+def test_a_chosen_backend_is_left_alone(monkeypatch):
+    from resnet_lab.__main__ import choose_backend
+
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert choose_backend() is None and os.environ["KERAS_BACKEND"] == "torch"
