@@ -1,6 +1,7 @@
 """RunConfig: one record of a run's settings, checked once, with one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -104,3 +105,16 @@ def test_the_config_module_needs_no_keras():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60)
     assert result.stdout.strip() == "[]", result.stderr[-2000:]
+
+
+def test_deterministic_asks_xla_for_deterministic_gpu_kernels_once(monkeypatch):
+    from resnet_lab.commands import train
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    train.deterministic_xla()
+    train.deterministic_xla()  # a second run in the same process adds nothing
+    assert os.environ["XLA_FLAGS"] == ("--xla_force_host_platform_device_count=2 "
+                                       "--xla_gpu_deterministic_ops=true")
+    monkeypatch.delenv("XLA_FLAGS")
+    train.deterministic_xla()
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import pathlib
 import re
 import sys
@@ -55,8 +56,9 @@ def _parser():
                         help="images to generate for --dataset shapes")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--deterministic", action="store_true",
-                        help="bit-identical re-runs with the same seed (TensorFlow op "
-                             "determinism; slower, especially on GPUs)")
+                        help="bit-identical re-runs with the same seed (TensorFlow's op "
+                             "determinism, and XLA's deterministic GPU kernels under JAX "
+                             "and XLA; slower, especially on GPUs)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random crops, shifts and flips in training (default: on for "
                              "imagenette and cifar10, off for the generated shapes)")
@@ -108,6 +110,19 @@ def _installed(name):
         return False
 
 
+DETERMINISTIC_XLA = "--xla_gpu_deterministic_ops=true"
+
+
+def deterministic_xla():
+    """Ask XLA for deterministic GPU kernels (scatter and reductions in a fixed order):
+    what --deterministic means under JAX, and for TensorFlow's XLA-compiled steps. On a
+    CPU XLA is deterministic anyway. XLA reads XLA_FLAGS when its backend starts, so this
+    must run before Keras imports JAX or TensorFlow."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA}".strip()
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
@@ -124,6 +139,8 @@ def main(argv=None):
     if args.tensorboard and not _installed("tensorflow"):
         parser.error("--tensorboard writes TensorFlow event files and needs TensorFlow, "
                      "which is not installed here")
+    if config.deterministic:
+        deterministic_xla()  # before Keras imports its backend
     import keras
 
     from resnet_lab import data as data_lib
