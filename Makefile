@@ -36,12 +36,16 @@ help:
 	@echo "make bench   measure ResNet-50 throughput, ours next to keras.applications"
 	@echo "make clean   remove $(VENV), $(LOWEST) and build/"
 
-$(STAMP): pyproject.toml
+define NEW_VENV
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
 		"resnet-lab needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0] + \
 		". Run: make PYTHON=python3.11 ...")'
-	@echo "==> Creating the virtual environment $(VENV) with $$($(PYTHON) --version)"
+	@test -x $(BIN)/python || echo "==> Creating the virtual environment $(VENV) with $$($(PYTHON) --version)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+endef
+
+$(STAMP): pyproject.toml
+	$(NEW_VENV)
 	@echo "==> Installing resnet-lab with the extras [$(TF_EXTRA),dev] (first time: a few minutes: TensorFlow is a large download)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(TF_EXTRA),dev]"
 	@rm -f $(VENV)/.installed-*
@@ -49,6 +53,18 @@ $(STAMP): pyproject.toml
 	@echo "==> Environment ready in $(VENV)"
 
 setup: $(STAMP)
+
+# make lab installs what a learner needs (the package, TensorFlow, JupyterLab), not the
+# test and grading tools of make setup (pytest, JAX, nbgrader, ruff); after make setup
+# there is nothing to add.
+LAB_STAMP := $(VENV)/.installed-$(TF_EXTRA)-lab
+
+$(LAB_STAMP): pyproject.toml
+	$(NEW_VENV)
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; else \
+		echo "==> Installing resnet-lab with the extras [$(TF_EXTRA),lab] (first time: a few minutes: TensorFlow is a large download)"; \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(TF_EXTRA),lab]" || exit 1; fi
+	@touch $(LAB_STAMP)
 
 BOOK_STAMP := $(VENV)/.installed-$(TF_EXTRA)-book
 
@@ -78,7 +94,7 @@ LAB_FLAGS := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root) \
              $(shell [ "$$(uname -s)" = Linux ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && \
                      echo --no-browser)
 
-lab: setup
+lab: $(LAB_STAMP)
 	@echo "==> Opening JupyterLab on notebooks/ (Ctrl-C to stop)"
 	@case "$(LAB_FLAGS)" in *--no-browser*) echo "==> No display here: open the \
 	http://127.0.0.1:8888/lab?token=... address that JupyterLab prints below \
