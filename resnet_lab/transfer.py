@@ -109,12 +109,19 @@ def freeze_up_to(base, stage):
     if stage is not None and stage not in STAGES:
         raise ValueError(f"Unknown stage {stage!r}; choose one of {', '.join(STAGES)} (or "
                          f"None to train every layer but BatchNorm).")
-    last_frozen = -1 if stage is None else STAGES.index(stage)
     base.trainable = True
     for layer in base.layers:  # every layer, whatever an earlier call left
-        part = stage_of(layer.name)
-        layer.trainable = not (isinstance(layer, keras.layers.BatchNormalization)
-                               or (part in STAGES and STAGES.index(part) <= last_frozen))
+        layer.trainable = not frozen_by(layer, stage)
+
+
+def frozen_by(layer, stage):
+    """Whether ``freeze_up_to(base, stage)`` freezes ``layer``: every BatchNorm layer, and
+    the layers of the stem and of the stages up to and including ``stage``."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return True
+    part = stage_of(layer.name)
+    last_frozen = -1 if stage is None else STAGES.index(stage)
+    return part in STAGES and STAGES.index(part) <= last_frozen
 
 
 def trainable_table(model):

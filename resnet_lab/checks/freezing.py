@@ -14,7 +14,7 @@ from resnet_lab import models
 from resnet_lab.checks.feedback import with_fix
 from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
 from resnet_lab.summary import stage_of
-from resnet_lab.transfer import STAGES
+from resnet_lab.transfer import STAGES, frozen_by
 
 # Called one after the other on the same base: each call must undo what the last one did.
 FREEZE_CALLS = ("stage 4", "stage 2", None, "stage 5", "stem", "stage 4")
@@ -43,12 +43,6 @@ def check_freeze_up_to(freeze_up_to):
           f"undoes the one before).")
 
 
-def _frozen(layer, stage):
-    last = -1 if stage is None else STAGES.index(stage)
-    part = stage_of(layer.name)
-    return part in STAGES and STAGES.index(part) <= last
-
-
 def _flags_mistake(base, stage, call, earlier):
     if not base.trainable:
         return with_fix(f"after {call} base.trainable is False, and a model that is not "
@@ -65,9 +59,10 @@ def _flags_mistake(base, stage, call, earlier):
                         f"new one (see 'BatchNorm when you fine-tune').",
                         "keep every BatchNormalization layer frozen, wherever it is.")
     others = [layer for layer in layers if layer not in norms]
-    wrongly_trained = [layer for layer in others if layer.trainable and _frozen(layer, stage)]
+    wrongly_trained = [layer for layer in others
+                       if layer.trainable and frozen_by(layer, stage)]
     wrongly_frozen = [layer for layer in others
-                      if not layer.trainable and not _frozen(layer, stage)]
+                      if not layer.trainable and not frozen_by(layer, stage)]
     if wrongly_trained:
         parts = sorted({stage_of(layer.name) for layer in wrongly_trained}, key=STAGES.index)
         why = (" (an earlier call unfroze them: set every layer's flag, every time)"

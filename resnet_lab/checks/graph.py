@@ -201,8 +201,8 @@ def unused_mistake(name, stops, out, local_tensors):
               if id(t) not in used and id(t) not in stop_ids and Subgraph(t, stops).reached]
     if not unused:
         return None
-    later = [(len(Subgraph(t, [out]).steps), var) for var, t in unused
-             if id(out) in Subgraph(t, [out]).reached]
+    after_out = [(Subgraph(t, [out]), var) for var, t in unused]
+    later = [(len(sub.steps), var) for sub, var in after_out if id(out) in sub.reached]
     if later:
         var = max(later)[1]
         returned = next((v for v, t in local_tensors if t is out), None)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from resnet_lab.checks.behaviour import random_input, same_outputs
 from resnet_lab.checks.feedback import with_fix
 from resnet_lab.checks.graph import Subgraph, conv_steps, linear_chain, output_mistake
 from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
@@ -23,7 +24,6 @@ def check_grouped_conv(grouped_conv):
     """Lesson 8, going further: ``grouped_conv(X, filters, groups)``, a 3x3 convolution
     with stride 1 and padding 'same' in ``groups`` groups."""
     name = "grouped_conv"
-    rng = np.random.default_rng(0)
     for channels, filters, groups in GROUPED_CASES:
         call = f"{name}(X, {filters}, {groups}) on X with {channels} channels"
         x = keras.Input(shape=(7, 6, channels))
@@ -50,10 +50,7 @@ def check_grouped_conv(grouped_conv):
             raise Mistake(f"{call}: {mistake}")
         learner = keras.Model(x, out)
         reference = _reference(convs, channels, filters, groups)
-        images = rng.normal(size=(2, 7, 6, channels)).astype("float32")
-        got = keras.ops.convert_to_numpy(learner(images))
-        want = keras.ops.convert_to_numpy(reference(images))
-        if not np.allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max()))):
+        if not same_outputs(learner, reference, random_input((7, 6, channels))):
             raise Mistake(f"{call}: your layers have the weights of a grouped convolution, "
                           f"but do not compute one: group i's filters should see input "
                           f"channels i * {channels // groups} to (i + 1) * "
