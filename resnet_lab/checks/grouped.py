@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from resnet_lab.checks.behaviour import random_input, same_outputs
+from resnet_lab.checks.behaviour import random_input
 from resnet_lab.checks.feedback import with_fix
 from resnet_lab.checks.graph import Subgraph, conv_steps, linear_chain, output_mistake
 from resnet_lab.checks.runner import Failure, Mistake, call_learner, learner_check, translate
@@ -50,7 +50,13 @@ def check_grouped_conv(grouped_conv):
             raise Mistake(f"{call}: {mistake}")
         learner = keras.Model(x, out)
         reference = _reference(convs, channels, filters, groups)
-        if not same_outputs(learner, reference, random_input((7, 6, channels))):
+        # One call each, in inference mode: no layer here behaves differently in
+        # training, and each further call of Keras' grouped convolution under
+        # TensorFlow retraces it (with a warning printed in the learner's notebook).
+        images = random_input((7, 6, channels))
+        got = keras.ops.convert_to_numpy(learner(images))
+        want = keras.ops.convert_to_numpy(reference(images))
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max()))):
             raise Mistake(f"{call}: your layers have the weights of a grouped convolution, "
                           f"but do not compute one: group i's filters should see input "
                           f"channels i * {channels // groups} to (i + 1) * "
