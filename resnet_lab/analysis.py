@@ -28,7 +28,7 @@ def kernel_gradient_norms(model, x, y, loss="mean_squared_error"):
     without a kernel are skipped; those of a nested model are included.
     """
     loss_fn = keras.losses.get(loss)
-    kernels = [layer.kernel for layer in _layers(model) if hasattr(layer, "kernel")]
+    kernels = [layer.kernel for layer in all_layers(model) if hasattr(layer, "kernel")]
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -68,14 +68,14 @@ def kernel_norms(model):
     kernels of different sizes do not compare.
     """
     return [float(np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel).astype("float64")))
-            for layer in _layers(model) if hasattr(layer, "kernel")]
+            for layer in all_layers(model) if hasattr(layer, "kernel")]
 
 
-def _layers(model):
+def all_layers(model):
     """The model's layers in order, with those of nested models in their place."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _layers(layer)
+            yield from all_layers(layer)
         else:
             yield layer
 
@@ -124,7 +124,7 @@ def residual_blocks(model):
 
     The same for a ResNet and its plain twin; those of a nested network are included.
     """
-    return [match.group(1) for layer in _layers(model)
+    return [match.group(1) for layer in all_layers(model)
             for match in [_BLOCK.match(layer.name)] if match]
 
 
@@ -186,7 +186,7 @@ def lesion(model, blocks):
 
 
 def _find_layer(model, name):
-    return next(layer for layer in _layers(model) if layer.name == name)
+    return next(layer for layer in all_layers(model) if layer.name == name)
 
 
 def accuracy(model, x, y, batch_size=500):

@@ -18,7 +18,8 @@ images unchanged.
 
 Randomness comes from a ``keras.random.SeedGenerator`` whose state is ``(seed, k)``:
 the k-th training step (k = epoch x steps per epoch + step) draws from it, in the
-compiled step itself, whatever the host pipeline's threads do. The layer saves that
+compiled step itself, whatever the host pipeline's threads do; each tf.distribute
+replica draws its own stream (``ReplicaSeedGenerator``). The layer saves that
 state with the weights (Keras leaves seed generators out of weight files), so a run
 that ``BackupAndRestore`` resumes draws what the uninterrupted run would have.
 """
@@ -68,7 +69,7 @@ class RandomCropFlip(keras.layers.Layer):
             raise ValueError(f"ratio must be (low, high) with 0 < low <= high; got {ratio}.")
         if not 0 <= self.shift < 1:
             raise ValueError(f"shift must be at least 0 and below 1; got {shift}.")
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
 
     def call(self, images, training=None):
         images = ops.cast(images, "float32")
@@ -103,6 +104,38 @@ class RandomCropFlip(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "ratio": self.ratio,
                 "shift": self.shift, "flip": self.flip, "seed": self.seed}
+
+
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A ``keras.random.SeedGenerator`` whose seeds differ between tf.distribute replicas.
+
+    Under ``tf.distribute.MirroredStrategy`` each replica runs its own copy of the
+    training step with the same generator state, so every replica would draw the same
+    crops and flips for its slice of the batch. Here replica r draws with the seed
+    ``(s + r, k)`` instead of ``(s, k)``: one step, one state update, a different stream
+    per replica. On one device, and under JAX (whose data-parallel step draws for the
+    whole global batch at once), the seeds are the generator's own.
+    """
+
+    def next(self, ordered=True):
+        seed = super().next(ordered=ordered)
+        replica = _replica_index()
+        if replica is None:
+            return seed
+        offset = ops.stack([ops.cast(replica, seed.dtype), ops.zeros((), seed.dtype)])
+        return seed + offset
+
+
+def _replica_index():
+    """This replica's index under a tf.distribute strategy of several; else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()  # None outside the replicas' step
+    if context is not None and context.num_replicas_in_sync > 1:
+        return context.replica_id_in_sync_group
+    return None
 
 
 def _resampling(start, length, mirror, size):

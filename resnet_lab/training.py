@@ -39,8 +39,11 @@ The recipe, and why:
   written atomically), a CSV log (one row per finished epoch), optional TensorBoard,
   a NaN guard, and images/second per epoch.
 - **Scale out**: with TensorFlow, ``tf.distribute`` (MirroredStrategy for several GPUs,
-  TPUStrategy on a TPU); with JAX, ``keras.distribution.DataParallel`` over every
-  visible device when there are several.
+  TPUStrategy on a TPU), with BatchNorm synchronised over the replicas (every replica
+  keeps the same moving statistics, so the saved model is the one evaluated) and an
+  augmentation stream per replica; with JAX, ``keras.distribution.DataParallel`` over
+  every visible device when there are several. ``train(config, out, strategy=...)``
+  chooses the devices.
 - **Saved models load anywhere**: ``best.keras`` and ``final.keras`` hold the network
   for inference (no augmentation layer, no optimizer), so ``keras.saving.load_model``
   reads them with Keras alone; the optimizer's state for resuming is in ``backup/``.
@@ -59,6 +62,7 @@ import keras
 import numpy as np
 
 from resnet_lab import registry
+from resnet_lab.analysis import all_layers
 from resnet_lab.blocks import zero_init_residual
 from resnet_lab.config import ConfigError, RunConfig, check_run_folder
 from resnet_lab.env import accelerator, accelerators, tpu_address
@@ -104,6 +108,30 @@ def choose_strategy():
     return tf.distribute.get_strategy()
 
 
+def _distributions():
+    """Keras' distributions (it exports no common base class)."""
+    return keras.distribution.DataParallel, keras.distribution.ModelParallel
+
+
+def check_strategy(strategy):
+    """A ``strategy`` argument this backend can use, or a ConfigError saying what can."""
+    backend = keras.backend.backend()
+    if strategy is None:
+        return
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(strategy, tf.distribute.Strategy):
+            return
+    elif isinstance(strategy, _distributions()):
+        return
+    raise ConfigError(
+        f"strategy={strategy!r} is not one the {backend} backend can train with: give "
+        f"None (every visible accelerator), a tf.distribute.Strategy under TensorFlow "
+        f"(e.g. tf.distribute.MirroredStrategy()), or a keras.distribution "
+        f"under JAX (e.g. keras.distribution.DataParallel()).")
+
+
 # --- build and compile ----------------------------------------------------------------
 
 def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
@@ -143,6 +171,7 @@ def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
     if num_classes is None or steps_per_epoch is None:
         raise TypeError("build_model needs the batches (splits), or num_classes and "
                         "steps_per_epoch.")
+    check_strategy(strategy)
     policy = precision_for_device() if config.precision == "auto" else config.precision
     keras.utils.set_random_seed(config.seed)
     strategy = choose_strategy() if strategy is None else strategy
@@ -167,6 +196,7 @@ def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
                 steps_per_execution=choose_steps_per_execution(steps_per_execution,
                                                                steps_per_epoch),
             )
+            _synchronize_batchnorm(net, strategy)
             example = (np.zeros((config.batch_size, config.image_size, config.image_size, 3),
                                 "uint8"),
                        np.zeros((config.batch_size, num_classes), "float32"))
@@ -174,6 +204,42 @@ def build_model(config, splits=None, *, num_classes=None, steps_per_epoch=None,
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return net
+
+
+def _synchronize_batchnorm(model, strategy):
+    """Under a tf.distribute strategy with several replicas, BatchNorm normalises with
+    the statistics of the whole global batch (``synchronized=True``).
+
+    Each replica otherwise normalises its own slice and moves its own copy of the moving
+    statistics: the copies drift apart (by 0.04 after one epoch of ResNet-8 on two
+    devices), the validation accuracy logged comes from a mix of them, and the saved
+    model (the first replica's) is not the model that was evaluated. With the global
+    batch's statistics every replica makes the same update. JAX's DataParallel computes
+    the statistics over the global batch already.
+    """
+    if strategy is None or keras.backend.backend() != "tensorflow":
+        return
+    if strategy.num_replicas_in_sync <= 1:
+        return
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+
+
+@contextlib.contextmanager
+def _portable(model):
+    """BatchNorm saved as ``synchronized=False``: a model trained on several devices
+    loads on one, and under backends other than TensorFlow (which refuse the flag)."""
+    synchronized = [layer for layer in all_layers(model)
+                    if isinstance(layer, keras.layers.BatchNormalization)
+                    and layer.synchronized]
+    for layer in synchronized:
+        layer.synchronized = False
+    try:
+        yield model
+    finally:
+        for layer in synchronized:
+            layer.synchronized = True
 
 
 def inference_model(model):
@@ -324,6 +390,40 @@ class NanGuard(keras.callbacks.Callback):
         self._epoch = epoch
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stops after the epoch past which the next one would end later than ``seconds``
+    after training started; the run stays resumable (a re-run goes on from there).
+
+    The next epoch is expected to take as long as the longest so far, not counting in
+    the first one its first training call (which includes tracing and compilation).
+    """
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.stopped = float(seconds), False
+
+    def on_train_begin(self, logs=None):
+        self._start, self._longest = time.perf_counter(), 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start, self._after_first_call = time.perf_counter(), None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._after_first_call is None:
+            self._after_first_call = (time.perf_counter(), batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        seconds = now - self._epoch_start
+        if epoch == 0 and self._after_first_call is not None:
+            first_end, first_steps = self._after_first_call  # tracing ends there
+            steps = max(first_steps, self.params.get("steps") or first_steps)
+            seconds = (now - first_end) * steps / max(1, steps - first_steps)
+        self._longest = max(self._longest, seconds)
+        if now - self._start + self._longest > self.seconds:
+            self.model.stop_training, self.stopped = True, True
+
+
 class EpochPrinter(keras.callbacks.Callback):
     """One line per epoch, without timings: progress for stored notebook outputs."""
 
@@ -358,7 +458,9 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
 def save_atomically(model, path):
     """Save ``inference_model(model)`` to path, through a temporary file."""
-    write_atomically(path, inference_model(model).save, suffix=".keras")
+    network = inference_model(model)
+    with _portable(network):
+        write_atomically(path, network.save, suffix=".keras")
 
 
 class _EpochOfBatches(keras.callbacks.Callback):
@@ -375,23 +477,36 @@ class _EpochOfBatches(keras.callbacks.Callback):
 
 # --- fit -----------------------------------------------------------------------------
 
-def train(config, out_dir, *, root=None, tensorboard=False, verbose="auto", callbacks=()):
+def train(config, out_dir, *, strategy=None, root=None, tensorboard=False, verbose="auto",
+          callbacks=(), time_limit=None):
     """A whole run from its settings: load the data, build the model, fit; the summary.
+
+    ``strategy``: the devices it trains on. None: every visible accelerator
+    (``choose_strategy``). Under TensorFlow, a ``tf.distribute.Strategy`` (e.g.
+    ``tf.distribute.MirroredStrategy(["/gpu:0", "/gpu:1"])``): BatchNorm then uses the
+    whole global batch's statistics and each replica draws its own augmentation. Under
+    JAX, a ``keras.distribution`` (e.g. ``keras.distribution.DataParallel()``), set for
+    this run only.
 
     Refuses (``ConfigError``) an ``out_dir`` that holds a run with other settings before
     it loads anything.
     """
     from resnet_lab import data
 
+    check_strategy(strategy)
     check_run_folder(config, out_dir)
     splits = data.load_dataset(config, root=root)
-    model = build_model(config, splits)
-    return fit(model, splits, config.epochs, out_dir, config=config, tensorboard=tensorboard,
-               verbose=verbose, callbacks=callbacks)
+    distribution = (strategy.scope() if isinstance(strategy, _distributions())
+                    else contextlib.nullcontext())
+    with distribution:
+        model = build_model(config, splits, strategy=strategy)
+        return fit(model, splits, config.epochs, out_dir, config=config,
+                   tensorboard=tensorboard, verbose=verbose, callbacks=callbacks,
+                   time_limit=time_limit)
 
 
 def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbose="auto",
-        callbacks=()):
+        callbacks=(), time_limit=None):
     """Train with the recipe's callbacks; resume if ``out_dir`` holds an earlier run.
 
     Writes to ``out_dir``: history.csv (one row per finished epoch), best.keras,
@@ -401,7 +516,9 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     summary as a dict; ``read_history(out_dir)`` gives the per-epoch history.
     ``verbose``: Keras' 0, 1 (progress bar) or 2 (a line per epoch), "auto" (a bar on a
     terminal), or "epochs" (a short line per epoch without timings). ``callbacks`` are
-    added after the recipe's own.
+    added after the recipe's own. ``time_limit``: seconds of training after which it
+    stops at the end of an epoch (``TimeLimit``; the summary says ``stopped_at_time_limit``,
+    and a re-run resumes).
     """
     out = pathlib.Path(out_dir)
     batch_size = getattr(splits.train, "batch_size", None) or int(
@@ -432,6 +549,8 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
         callbacks.insert(0, _EpochOfBatches(splits.train))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+    limit = TimeLimit(time_limit) if time_limit is not None else None
+    callbacks.extend([limit] if limit else [])
     callbacks.extend(extra_callbacks)
     if verbose == "epochs":
         callbacks.append(EpochPrinter(epochs))
@@ -447,6 +566,7 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     save_atomically(model, out / "final.keras")
     history = read_history(out)
     summary = _summary(model, history, epochs, batch_size, seconds, resumed_at)
+    summary["stopped_at_time_limit"] = bool(limit and limit.stopped)
     write_json_atomically(out / "summary.json", summary)
     if history["epoch"]:
         _save_curves(history, out / "curves.png")

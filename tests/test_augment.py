@@ -90,3 +90,13 @@ def test_its_config_round_trips_and_bad_ranges_are_refused():
         augment.RandomCropFlip(scale=(0.5, 0.2))
     with pytest.raises(ValueError, match="Unknown augmentation 'rotate'"):
         augment.augmentation("rotate")
+
+
+def test_on_one_device_the_draws_are_those_of_keras_own_seed_generator():
+    """ReplicaSeedGenerator changes the seeds only across tf.distribute replicas (tested
+    in tests/test_training.py): on one device a run draws what it always drew."""
+    ours, keras_own = augment.ReplicaSeedGenerator(7), keras.random.SeedGenerator(7)
+    for _ in range(2):
+        drawn = [keras.ops.convert_to_numpy(keras.random.uniform((3, 7), seed=generator))
+                 for generator in (ours, keras_own)]
+        assert np.array_equal(*drawn)

@@ -58,31 +58,72 @@ def test_model_tests_pass_under_the_jax_backend():
 WITHOUT_TENSORFLOW = pathlib.Path(__file__).parent / "without_tensorflow"  # sitecustomize
 
 
+DATA_PARALLEL = """
+import json, pathlib, sys
+import jax
+import keras
+import numpy as np
+from resnet_lab import data, training
+from resnet_lab.config import RunConfig
+
+out = pathlib.Path(sys.argv[1])
+strategy = keras.distribution.DataParallel(devices=jax.devices())
+config = RunConfig(model="resnet8", image_size=16, batch_size=16, epochs=2, train_size=64,
+                   validation_size=37, augment=True)
+
+class Keep(keras.callbacks.Callback):  # the model as trained, in this process
+    def on_train_end(self, logs=None):
+        self.trained = self.model
+
+kept = Keep()
+summary = training.train(config, out, strategy=strategy, verbose=0, callbacks=[kept])
+after = keras.distribution.distribution()
+images, labels = data.load_arrays("shapes", 16, train_size=64, validation_size=37)[1]
+images = np.asarray(images)[:32]
+with strategy.scope():
+    in_process = training.inference_model(kept.trained).predict(images, verbose=0)
+    drawn = keras.ops.convert_to_numpy(kept.trained.get_layer("augment")(
+        np.repeat(images[:1], 4, axis=0), training=True))
+saved = keras.saving.load_model(out / "final.keras").predict(images, verbose=0)
+training.choose_strategy()  # no distribution set: every device, as the command line does
+chosen = keras.distribution.distribution()
+print(json.dumps({
+    "devices": len(jax.devices()), "replicas": summary["replicas"],
+    "epochs": summary["epochs_finished"], "backend": summary["backend"],
+    "distribution_after_train": repr(after),
+    "saved_vs_in_process": float(np.abs(saved - in_process).max()),
+    "shards_apart": min(float(np.abs(drawn[i] - drawn[j]).max())
+                        for i in range(4) for j in range(i + 1, 4)),
+    "chosen": type(chosen).__name__, "chosen_devices": int(np.prod(chosen.device_mesh.shape)),
+    "tensorflow_imported": "tensorflow" in sys.modules,
+}))
+"""
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="checks the JAX path from the TensorFlow run")
-def test_train_runs_under_jax_without_tensorflow_on_two_devices(tmp_path):
+def test_train_runs_under_jax_without_tensorflow_on_four_devices(tmp_path):
     """The whole training path (data, augmentation, recipe, checkpoints, resume files)
-    under KERAS_BACKEND=jax where TensorFlow cannot be imported, split over two devices
-    by keras.distribution.DataParallel; 37 validation images leave a last batch of 5,
-    which is padded to split evenly."""
+    under KERAS_BACKEND=jax where TensorFlow cannot be imported, split over four devices
+    by train(strategy=keras.distribution.DataParallel(...)); 37 validation images leave a
+    last batch of 5, which is padded to split evenly. The saved model computes what the
+    trained one does, and each device's images get their own augmentation."""
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               XLA_FLAGS="--xla_force_host_platform_device_count=4",
                RESNET_LAB_DATA=str(tmp_path / "data"), PYTHONPATH=str(WITHOUT_TENSORFLOW))
     out = tmp_path / "run"
-    script = (f"import runpy, sys\n"
-              f"sys.argv = ['resnet_lab', 'train', '--model', 'resnet8', '--image-size', '16',"
-              f" '--batch-size', '16', '--train-size', '64', '--validation-size', '37',"
-              f" '--epochs', '2', '--out', {str(out)!r}]\n"
-              f"try:\n    runpy.run_module('resnet_lab', run_name='__main__')\n"
-              f"finally:\n    print('tensorflow imported:', 'tensorflow' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(out)], env=env,
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "tensorflow imported: False" in result.stdout
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["backend"] == "jax" and summary["replicas"] == 2
-    assert summary["epochs_finished"] == 2
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["devices"] == 4 and figures["replicas"] == 4
+    assert figures["backend"] == "jax" and figures["epochs"] == 2
+    assert figures["distribution_after_train"] == "None"  # set for the run only
+    assert figures["saved_vs_in_process"] <= 1e-5
+    assert figures["shards_apart"] > 1
+    assert (figures["chosen"], figures["chosen_devices"]) == ("DataParallel", 4)
+    assert not figures["tensorflow_imported"]
     assert all((out / name).exists() for name in ("best.keras", "config.json", "curves.png"))
 
 

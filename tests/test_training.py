@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from resnet_lab import env, training
+from resnet_lab import analysis, env, training
 from resnet_lab.config import ConfigError, RunConfig
 from resnet_lab.data import load_dataset
 
@@ -184,6 +183,21 @@ def test_a_nan_loss_stops_training_with_advice(tmp_path):
                      out_dir=tmp_path, verbose=0)
 
 
+def test_a_time_limit_stops_after_an_epoch_and_the_run_goes_on_later(tmp_path):
+    """A limit no epoch fits in stops after the first (the earliest a limit can act);
+    the next run, with a limit it fits in, resumes there and finishes."""
+    splits = tiny_splits()
+    config = RunConfig(model="resnet8", image_size=32, batch_size=8, epochs=3,
+                       augment=False)
+    summary = training.fit(training.build_model(config, splits), splits, 3, tmp_path,
+                           config=config, verbose=0, time_limit=1e-6)
+    assert summary["stopped_at_time_limit"] and summary["epochs_finished"] == 1
+    summary = training.fit(training.build_model(config, splits), splits, 3, tmp_path,
+                           config=config, verbose=0, time_limit=1e6)
+    assert not summary["stopped_at_time_limit"]
+    assert summary["resumed_at_epoch"] == 1 and summary["epochs_finished"] == 3
+
+
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "mnist"], "invalid choice: 'mnist'"),
     (["--image-size", "16"], "--image-size must be at least 32"),
@@ -196,6 +210,7 @@ def test_a_nan_loss_stops_training_with_advice(tmp_path):
     (["--seed", "-1"], "--seed must be a whole number, 0 or more; got -1"),
     (["--batch-size", "64", "--train-size", "32"],
      "--batch-size 64 is larger than --train-size 32"),
+    (["--time-limit", "0"], "argument --time-limit: must be above 0 seconds, got 0"),
 ])
 def test_bad_arguments_get_one_line_and_exit_code_2(args, message):
     result = cli(*args, "--out", "unused")
@@ -248,28 +263,82 @@ def test_train_resumes_after_being_killed_without_losing_an_epoch(tmp_path):
     assert epochs == [0, 1, 2, 3]
 
 
-def test_two_replicas_train_together_with_mirrored_strategy(tmp_path):
-    script = textwrap.dedent(f"""
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from resnet_lab import training
-        from resnet_lab.data import load_dataset
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        splits = load_dataset("shapes", 32, 8, train_size=32, validation_size=16)
-        from resnet_lab.config import RunConfig
-        config = RunConfig(model="resnet8", image_size=32, batch_size=8, epochs=1)
-        model = training.build_model(config, num_classes=8, steps_per_epoch=4,
-                                     strategy=strategy)
-        summary = training.fit(model, splits, 1, {str(tmp_path)!r}, verbose=0)
-        print("replicas", strategy.num_replicas_in_sync, "finished", summary["epochs_finished"])
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+MIRRORED = textwrap.dedent("""
+    import json, pathlib, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import numpy as np
+    from resnet_lab import data, training
+    from resnet_lab.analysis import all_layers
+    from resnet_lab.config import RunConfig
+
+    out = pathlib.Path(sys.argv[1])
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    config = RunConfig(model="resnet8", image_size=32, batch_size=16, epochs=2,
+                       train_size=64, validation_size=32, augment=True)
+
+    class Keep(keras.callbacks.Callback):  # the model as trained, in this process
+        def on_train_end(self, logs=None):
+            self.trained = self.model
+
+    kept = Keep()
+    summary = training.train(config, out, strategy=strategy, verbose=0, callbacks=[kept])
+    model = kept.trained
+    copies = [[np.asarray(part) for part in variable.value.values]
+              for layer in all_layers(model)
+              if isinstance(layer, keras.layers.BatchNormalization)
+              for variable in (layer.moving_mean, layer.moving_variance)]
+    images, labels = data.load_arrays("shapes", 32, train_size=64, validation_size=32)[1]
+    images = np.asarray(images)
+    in_process = training.inference_model(model).predict(images, verbose=0)
+    saved = keras.saving.load_model(out / "final.keras").predict(images, verbose=0)
+    augment = model.get_layer("augment")
+    same = tf.constant(np.repeat(images[:1], 4, axis=0))
+    drawn = strategy.run(tf.function(lambda: augment(same, training=True)))
+    first, second = (np.asarray(x) for x in strategy.experimental_local_results(drawn))
+    print(json.dumps({
+        "replicas": summary["replicas"], "epochs": summary["epochs_finished"],
+        "moving_statistics_apart": max(float(np.abs(a - b).max()) for a, b in copies),
+        "saved_vs_in_process": float(np.abs(saved - in_process).max()),
+        "saved_accuracy": float(np.mean(saved.argmax(1) == labels)),
+        "logged_accuracy": training.read_history(out)["val_accuracy"][-1],
+        "augmentations_apart": float(np.abs(first - second).max()),
+        "within_replica_apart": float(np.abs(first[0] - first[1]).max()),
+    }))
+""")
+
+
+def test_mirrored_training_saves_the_model_it_trained_and_replicas_augment_apart(tmp_path):
+    """tf.distribute.MirroredStrategy over 2 logical CPUs, through train(strategy=):
+    BatchNorm is synchronised, so the replicas keep the same moving statistics, the
+    saved model computes what the trained one does (and what the logged validation
+    accuracy measured), and each replica draws its own crops and flips."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.distribute is TensorFlow's; JAX's DataParallel is tested in "
+                    "test_backends.py")
+    result = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "replicas 2 finished 1" in result.stdout
-    assert np.isfinite(training.read_history(pathlib.Path(tmp_path))["loss"][0])
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["replicas"] == 2 and figures["epochs"] == 2
+    assert figures["moving_statistics_apart"] == 0
+    assert figures["saved_vs_in_process"] <= 1e-5
+    assert figures["saved_accuracy"] == pytest.approx(figures["logged_accuracy"], abs=1e-6)
+    assert figures["augmentations_apart"] > 1  # pixel values, 0..255
+    assert figures["within_replica_apart"] > 1
+    saved = keras.saving.load_model(tmp_path / "run" / "final.keras")  # loads on one device
+    assert not any(layer.synchronized for layer in analysis.all_layers(saved)
+                   if isinstance(layer, keras.layers.BatchNormalization))
+
+
+def test_a_strategy_the_backend_cannot_use_is_refused_in_one_sentence():
+    with pytest.raises(ConfigError, match="give None .every visible accelerator.*"
+                                          "keras.distribution.DataParallel"):
+        training.train(RunConfig(model="resnet8"), "unused", strategy="mirrored")
 
 
 def test_build_model_takes_a_run_config_and_its_batches():
