@@ -23,7 +23,7 @@ help:
 	@echo "make setup   create $(VENV) with the course, TensorFlow and the test tools (once)"
 	@echo "make lab     set up (once) and open the course in JupyterLab"
 	@echo "make test    set up (once), lint, and run the unit tests and every notebook (nbval)"
-	@echo "make test-jax  lessons 05, 07, 08 and 09, the data and model-family tests and the GPU script under KERAS_BACKEND=jax, TensorFlow hidden"
+	@echo "make test-jax  lessons 05, 07, 08 and 09, the data and model-family tests under KERAS_BACKEND=jax, TensorFlow hidden; the GPU script with JAX and the listed wheels alone"
 	@echo "make test-lowest  the unit tests and lesson 04 with the oldest declared versions ($(LOWEST))"
 	@echo "make test-grading  nbgrader's whole loop, lesson 5 included (slow)"
 	@echo "make test-online  lesson 7 online, with ImageNet weights and Imagenette served locally (slow)"
@@ -158,8 +158,9 @@ test-lowest: $(LOWEST)/.installed
 
 # The JAX path as a GPU machine without TensorFlow runs it: tests/without_tensorflow
 # makes every import of tensorflow fail. Lessons 05, 07, 08 and 09 (smoke profile) under nbval,
-# the config, data, augmentation and model-family tests, and the GPU measurement script's
-# tiny run.
+# the config, data, augmentation and model-family tests; then the GPU measurement script's
+# tiny run in a new environment with JAX and the wheels benchmarks/README.md lists, and
+# nothing else (needs PyPI; about 2 minutes).
 test-jax: setup
 	@echo "==> KERAS_BACKEND=jax, TensorFlow hidden: lessons 05, 07, 08 and 09, data and family tests, the GPU script"
 	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow RESNET_LAB_PROFILE=$(TEST_PROFILE) \
@@ -168,8 +169,8 @@ test-jax: setup
 		notebooks/08_resnet_family.ipynb notebooks/09_what_resnets_learn.ipynb \
 		tests/test_config.py tests/test_data.py \
 		tests/test_augment.py tests/test_family.py tests/test_twins.py
-	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow \
-		$(BIN)/python benchmarks/gpu_measure.py --tiny --out build/gpu-tiny
+	RESNET_LAB_SLOW_TESTS=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_bench.py \
+		-k readmes_wheels
 
 course: setup
 	$(BIN)/python -m resnet_lab course build --out build/course

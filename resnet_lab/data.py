@@ -238,6 +238,26 @@ def _load_cifar10(root=None):
     return train, batch("test_batch")
 
 
+VALIDATION_SEED = 1_000_003  # the shapes' validation split draws with seed + this
+
+
+def _shapes_stems(image_size, train_size, validation_size, seed):
+    """The cache's file stems for the shapes' training and validation splits."""
+    return tuple(f"shapes-{label}-{n}-seed{split_seed}-v{SHAPES_VERSION}-{image_size}px"
+                 for label, n, split_seed in (("train", train_size, seed),
+                                              ("validation", validation_size,
+                                               seed + VALIDATION_SEED)))
+
+
+def shapes_cached(image_size, *, train_size=4000, validation_size=1000, seed=0, root=None):
+    """Whether ``load_arrays("shapes", ...)`` with these arguments reads both splits from
+    the cache (instead of drawing them first)."""
+    folder = pathlib.Path(root or data_dir()) / "cache"
+    return all((folder / f"{stem}.{part}.npy").exists()
+               for stem in _shapes_stems(image_size, train_size, validation_size, seed)
+               for part in ("images", "labels"))
+
+
 # --- decoded images, cached ----------------------------------------------------------
 
 def _cached(root, stem, make):
@@ -306,13 +326,11 @@ def load_arrays(name=OFFLINE_DEFAULT, image_size=64, *, train_size=4000,
     _check_arguments(name, image_size, 1, train_size, validation_size)
     root = pathlib.Path(root or data_dir())
     if name == "shapes":
-        def split(n, split_seed, label):
-            return _cached(root, f"shapes-{label}-{n}-seed{split_seed}-v{SHAPES_VERSION}-"
-                                 f"{image_size}px", lambda: make_shapes(n, image_size,
-                                                                         split_seed))
-
-        return (split(train_size, seed, "train"),
-                split(validation_size, seed + 1_000_003, "validation"), list(SHAPES_CLASSES))
+        stems = _shapes_stems(image_size, train_size, validation_size, seed)
+        return (_cached(root, stems[0], lambda: make_shapes(train_size, image_size, seed)),
+                _cached(root, stems[1], lambda: make_shapes(validation_size, image_size,
+                                                            seed + VALIDATION_SEED)),
+                list(SHAPES_CLASSES))
     key = ARCHIVES[name].sha256[:16]
     if name == "cifar10":
         loaded = {}

@@ -3,11 +3,14 @@
 A benchmark, not a test of speed: nothing here asserts a timing.
 """
 
+import importlib.metadata
+import importlib.util
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import keras
 import pytest
@@ -70,6 +73,38 @@ def test_training_throughput_of_one_model_is_measured(capsys):
     assert record["optimizer"] == "sgd"
 
 
+def test_a_spent_time_budget_keeps_what_was_measured_and_names_what_was_left_out(
+        monkeypatch):
+    """--time-budget: here the budget is spent as soon as the first model's warm-up
+    (its compilation) ends. That model still gets its first round; the second model is
+    left out and said so, in the record and in the table; the record is saved after the
+    phase (a run stopped from outside keeps it)."""
+    args = bench._parser().parse_args([*TINY, "--no-training", "--repeats", "2",
+                                       "--time-budget", "3600"])
+    budget = bench.Budget(args.time_budget)
+    measure = bench.run_steps
+
+    def then_spent(*arguments, **keywords):
+        seconds = measure(*arguments, **keywords)
+        budget.end = time.monotonic() - 1
+        return seconds
+
+    monkeypatch.setattr(bench, "run_steps", then_spent)
+    saved = []
+    record = bench.synthetic(args, budget, saved.append)
+    assert saved and saved[-1]["models"]["ours"]["inference"] == record["models"]["ours"][
+        "inference"]
+    assert len(record["models"]["ours"]["inference"]["runs"]) == 1
+    assert "inference" not in record["models"]["keras"]
+    assert record["ratio_ours_to_keras"] == {}
+    assert record["stopped"] == [
+        "inference of keras.applications.ResNet50 not measured: the time budget was spent",
+        "inference: 1 of 2 rounds in the time budget"]
+    table = bench.table({**bench.environment(), **record, "command": "bench"})
+    assert "not measured" in table
+    assert "stopped by the time budget (3600 s): inference: 1 of 2 rounds" in table
+
+
 def cli(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, "-m", "resnet_lab", "bench", *args],
@@ -84,6 +119,8 @@ def cli(*args):
     ["--no-training", "--no-inference"],
     ["--mode", "video"],
     ["--model", "resnet8"],  # synthetic mode compares ResNet-50s
+    ["--time-budget", "0"],
+    ["--validation-size", "8"],  # pipeline mode only
 ])
 def test_bad_arguments_get_one_line_and_exit_code_2(args):
     result = cli(*args)
@@ -108,33 +145,104 @@ def test_pipeline_mode_measures_the_host_the_augmentation_and_training_fed_by_th
     assert "augmentation alone (device)" in captured.err
 
 
+GPU_MEASURE = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu_measure.py"
+BENCHMARKS_README = pathlib.Path(__file__).parents[1] / "benchmarks" / "README.md"
+
+
+def gpu_measure_module():
+    spec = importlib.util.spec_from_file_location("gpu_measure", GPU_MEASURE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gpu_measurement_limits_add_up_to_less_than_its_budget():
+    """Whatever the steps take, their limits add up to the budget less the part kept for
+    the report; time a step leaves passes to the next one, never time set aside for the
+    steps after it."""
+    gpu_measure = gpu_measure_module()
+    assert sum(gpu_measure.SHARES.values()) + gpu_measure.KEPT == pytest.approx(1)
+    for used in (1.0, 0.5, 0.0):  # each step uses all, half, none of its limit
+        clock = gpu_measure.Clock(470)
+        elapsed, limits = 0.0, {}
+        for step in gpu_measure.STEPS:
+            clock.start = time.monotonic() - elapsed
+            limits[step] = clock.limit(step)
+            elapsed += used * limits[step]
+        assert sum(limits.values()) * used <= 470 * (1 - gpu_measure.KEPT) + 1e-6
+        assert limits["data"] == pytest.approx(0.10 * 470, abs=0.1)
+        if used == 1.0:  # every step gets exactly its share
+            assert [round(v) for v in limits.values()] == [47, 197, 85, 118]
+        if used == 0.0:  # the last step may use everything left but the kept part
+            assert limits["train"] == pytest.approx(0.95 * 470, abs=0.1)
+    for limit in (10, 60, 200):  # a step is told to stop well before it is stopped
+        assert 0 < gpu_measure.own_budget(limit) <= limit - min(15, limit / 2)
+
+
+def readme_wheel_command(python_version, folder):
+    """The pip download command benchmarks/README.md gives, for this Python and folder."""
+    text = BENCHMARKS_README.read_text()
+    block = next(block for block in text.split("```")[1::2] if "pip download" in block)
+    words = block.replace("\\\n", " ").split()
+    assert words[:4] == ["python3", "-m", "pip", "download"], words[:4]
+    words[words.index("--python-version") + 1] = python_version
+    words[words.index("-d") + 1] = str(folder)
+    return words[1:]
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="checks the JAX path from the TensorFlow run")
-@pytest.mark.slow  # about 40 s on 2 cores: make test-jax runs the same script
-@pytest.mark.timeout(1200)  # the script may take 900 s
-def test_the_gpu_measurement_runs_end_to_end_under_jax_without_tensorflow(tmp_path):
-    """benchmarks/gpu_measure.py --tiny: the GPU script's three steps at CPU sizes, where
-    TensorFlow cannot be imported, as on a GPU machine with JAX only."""
-    pytest.importorskip("jax")
-    without_tensorflow = pathlib.Path(__file__).parent / "without_tensorflow"
-    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu_measure.py"
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               PYTHONPATH=str(without_tensorflow), RESNET_LAB_DATA=str(tmp_path / "data"))
+@pytest.mark.slow  # about 2 minutes on 2 cores: a new environment with JAX from PyPI
+@pytest.mark.timeout(1200)
+def test_the_gpu_measurement_runs_on_jax_with_the_readmes_wheels_alone(tmp_path):
+    """benchmarks/gpu_measure.py --tiny in a new virtual environment that has JAX and
+    nothing else, as on a GPU machine without TensorFlow or Keras, with the wheels that
+    benchmarks/README.md's pip download command fetches: the script's four steps at CPU
+    sizes. Needs PyPI (JAX and the wheels are downloaded)."""
+    jax_version = importlib.metadata.version("jax")
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", str(bare)], check=True)
+    python = str(bare / "bin" / "python")
+    clean = {key: value for key, value in os.environ.items()
+             if key not in ("PYTHONPATH", "VIRTUAL_ENV", "KERAS_BACKEND")}
+    installed = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         f"jax=={jax_version}"], env=clean, capture_output=True, text=True, timeout=900)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    wheels = tmp_path / "wheels"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    downloaded = subprocess.run(
+        [python, *readme_wheel_command(version, wheels), "--quiet",
+         "--disable-pip-version-check"], env=clean, capture_output=True, text=True,
+        timeout=600)
+    assert downloaded.returncode == 0, downloaded.stderr[-2000:]
+    check = subprocess.run([python, "-c", "import keras"], env=clean, capture_output=True,
+                           text=True)
+    assert check.returncode != 0  # the machine itself has no Keras, only the wheels do
+
     out = tmp_path / "gpu"
-    result = subprocess.run([sys.executable, str(script), "--tiny", "--out", str(out)],
+    env = dict(clean, JAX_PLATFORMS="cpu", RESNET_LAB_DATA=str(tmp_path / "data"))
+    result = subprocess.run([python, str(GPU_MEASURE), "--tiny", "--wheels", str(wheels),
+                             "--out", str(out)],
                             env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     report = json.loads((out / "gpu_measure.json").read_text())
     assert report["device"]["kind"] == "cpu" and report["versions"]["keras"]
+    assert report["versions"]["tensorflow"] is None
+    assert report["data"]["made"]["train_size"] == 64
     assert report["bench"]["results"]["backend"] == "jax"
+    assert report["bench"]["results"]["complete"] is True
     assert report["bench"]["results"]["models"]["ours"]["training"]["images_per_second"] > 0
     assert report["pipeline"]["results"]["augmentation_on_device"]["images_per_second"] > 0
+    assert report["pipeline"]["results"]["training_in_memory"]["images_per_second"] > 0
     summary = report["train"]["summary"]
     assert summary["epochs_finished"] == 2 and summary["backend"] == "jax"
     assert summary["step_ms"] > 0 and summary["epoch_seconds"] > 0
     assert 0 <= summary["final_val_accuracy"] <= 1
     assert len(report["train"]["history"]["val_accuracy"]) == 2
-    assert "tensorflow" not in (out / "train.log").read_text().lower()
+    assert report["seconds"] < report["budget_seconds"]
+    assert all(report[step]["seconds"] <= report[step]["limit_seconds"]
+               for step in ("data", "bench", "pipeline", "train"))
     assert "train: " in result.stdout  # the printed summary
 
 

@@ -27,6 +27,7 @@ import argparse
 import datetime
 import importlib.metadata
 import json
+import math
 import os
 import pathlib
 import platform
@@ -35,7 +36,7 @@ import sys
 import time
 
 from resnet_lab import registry
-from resnet_lab.commands import OneLineParser, positive_int
+from resnet_lab.commands import OneLineParser, positive_int, positive_seconds
 from resnet_lab.config import MODELS, PRECISIONS
 
 MODES = ("synthetic", "pipeline")
@@ -106,8 +107,16 @@ def _parser():
                              "default resnet50)")
     parser.add_argument("--train-size", type=positive_int, default=1024,
                         help="images of the shapes dataset in pipeline mode (default 1024)")
+    parser.add_argument("--validation-size", type=positive_int, default=None,
+                        help="validation images of the shapes dataset in pipeline mode, "
+                             "loaded and not timed (default: one batch); give train's to "
+                             "reuse its cached images")
+    parser.add_argument("--time-budget", type=positive_seconds, default=None, metavar="SECONDS",
+                        help="stop measuring after about this many seconds and report what "
+                             "was measured: fewer rounds, or phases and models left out "
+                             "(named in the results); compilation counts. Default: no limit")
     parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="the device's dense peak (e.g. 790 for bf16 on an H100/H200): "
+                        help="the device's dense peak (e.g. 989 for bf16 on an H100/H200): "
                              "adds the fraction of the compute ceiling to the results")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the results as JSON to PATH ('-': stdout)")
@@ -131,23 +140,50 @@ def main(argv=None):
         parser.error(f"--peak-tflops must be positive; got {args.peak_tflops}")
     if args.json not in (None, "-") and pathlib.Path(args.json).is_dir():
         parser.error(f"--json {args.json} is a folder; give a file name")
+
+    if args.validation_size is not None and args.mode != "pipeline":
+        parser.error("--validation-size is for --mode pipeline")
     # With --json -, stdout carries the JSON alone and the table goes to stderr.
     report = sys.stderr if args.json == "-" else sys.stdout
 
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    run = synthetic if args.mode == "synthetic" else pipeline
-    results = run(args)
-    results = {"benchmark": "python -m resnet_lab bench",
-               "command": "python -m resnet_lab bench " + " ".join(argv),
-               "date": started, **environment(), **results}
-    print(table(results), file=report, flush=True)
-    if args.json == "-":
-        print(json.dumps(results, indent=2), flush=True)
-    elif args.json:
+    header = {"benchmark": "python -m resnet_lab bench",
+              "command": "python -m resnet_lab bench " + " ".join(argv), "date": started}
+
+    def save(results, complete):
+        """The results so far in --json PATH (atomically): a run stopped from outside
+        keeps the phases it finished."""
+        if args.json in (None, "-"):
+            return
+        from resnet_lab.files import write_json_atomically
+
         path = pathlib.Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2) + "\n")
+        write_json_atomically(path, {**header, **where, **results, "complete": complete})
+
+    where = environment()
+    run = synthetic if args.mode == "synthetic" else pipeline
+    results = run(args, Budget(args.time_budget), lambda partial: save(partial, False))
+    save(results, True)
+    print(table({**header, **where, **results}), file=report, flush=True)
+    if args.json == "-":
+        print(json.dumps({**header, **where, **results, "complete": True}, indent=2),
+              flush=True)
     return 0
+
+
+class Budget:
+    """The seconds left of --time-budget (endless without one)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def left(self):
+        return math.inf if self.end is None else self.end - time.monotonic()
+
+    def allows(self, seconds):
+        return self.left() >= seconds
 
 
 # --- where it runs --------------------------------------------------------------------
@@ -221,18 +257,20 @@ def compiled_models(names, args, policy, jit_compile, steps_per_execution):
     return models, build_seconds
 
 
-def in_memory_batches(batch_size, image_size, classes, seed):
+def in_memory_batches(batch_size, image_size, classes, seed, dtype="float32"):
     """An endless source of one fixed batch, already where the backend computes.
 
     TensorFlow gets a ``tf.data`` dataset that repeats one tensor (no decoding, no
     augmentation); the other backends get a generator that yields the same device
-    array each time (no host-to-device copy per step).
+    array each time (no host-to-device copy per step). ``dtype``: the images' (values
+    0 to 255), e.g. the input pipeline's uint8, so that a model fed by both compiles
+    its step once.
     """
     import keras
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    images = rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype("float32")
+    images = rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype(dtype)
     labels = np.eye(classes, dtype="float32")[rng.integers(0, classes, batch_size)]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -310,9 +348,9 @@ def _settings(args, steps_hint):
     return policy, jit_compile, spe
 
 
-def synthetic(args):
-    import keras
-
+def synthetic(args, budget, save):
+    """Each phase (training, then inference): both models warmed up (compiled), then
+    rounds in which they take turns, as many as ``--repeats`` asks and the budget allows."""
     policy, jit_compile, spe = _settings(args, args.steps)
     # Every call then runs whole executions of steps_per_execution steps.
     steps, warmup = _round_up(args.steps, spe), _round_up(args.warmup, spe)
@@ -320,36 +358,63 @@ def synthetic(args):
     source = in_memory_batches(args.batch_size, args.image_size, args.classes, args.seed)
     phases = [phase for phase, wanted in (("training", args.training),
                                           ("inference", args.inference)) if wanted]
-    warmup_seconds = {name: {} for name in models}
-    for name, model in models.items():
-        for phase in phases:
-            warmup_seconds[name][phase] = run_steps(model, phase, source, warmup)
+    run = {"models": models, "build_seconds": build_seconds, "policy": policy,
+           "steps": steps, "warmup": warmup, "spe": spe, "stopped": [],
+           "warmup_seconds": {name: {} for name in models},
+           "rates": {name: {} for name in models}}
+    for phase in phases:
+        warmed = []
+        for name, model in models.items():
+            # A model's first calls cost about what the previous model's did.
+            expected = max([run["warmup_seconds"][other][phase] for other in warmed],
+                           default=0)
+            if not budget.allows(expected) or budget.left() <= 0:
+                run["stopped"].append(
+                    f"{phase} of {MODEL_NAMES[name]} not measured: "
+                    + (f"{budget.left():.0f} s of the time budget left, its warm-up would "
+                       f"take about {expected:.0f} s" if budget.left() > 0
+                       else "the time budget was spent"))
+                continue
+            run["warmup_seconds"][name][phase] = run_steps(model, phase, source, warmup)
+            run["rates"][name][phase] = []
+            warmed.append(name)
+        round_seconds = 0
+        # The first round whatever the budget says: the compilation is paid already.
+        for round_index in range(args.repeats if warmed else 0):
+            if round_index and not budget.allows(round_seconds):
+                run["stopped"].append(f"{phase}: {round_index} of {args.repeats} rounds "
+                                      f"in the time budget")
+                break
+            begin = time.perf_counter()
+            for name in warmed if round_index % 2 == 0 else warmed[::-1]:
+                rate, _ = throughput(models[name], phase, source, steps, args.batch_size, spe)
+                run["rates"][name][phase].append(rate)
+            round_seconds = time.perf_counter() - begin
+        save(_synthetic_results(args, run))
+    return _synthetic_results(args, run)
 
-    rates = {name: {phase: [] for phase in phases} for name in models}
-    order = list(models)
-    for round_index in range(args.repeats):
-        for phase in phases:  # the models back to back, first one first, then the other
-            for name in order if round_index % 2 == 0 else order[::-1]:
-                rate, _ = throughput(models[name], phase, source, steps,
-                                     args.batch_size, spe)
-                rates[name][phase].append(rate)
+
+def _synthetic_results(args, run):
+    """The record of a synthetic run: the phases measured so far, for each model."""
+    import keras
 
     pixels = (args.image_size / 224) ** 2
     results = {}
-    for name, model in models.items():
+    for name, model in run["models"].items():
         entry = {"model": MODEL_NAMES[name], "parameters": model.count_params(),
-                 "build_seconds": round(build_seconds[name], 2)}
-        for phase in phases:
-            runs = rates[name][phase]
+                 "build_seconds": round(run["build_seconds"][name], 2)}
+        for phase, runs in run["rates"][name].items():
+            if not runs:
+                continue
             entry[phase] = {
                 "images_per_second": statistics.median(runs),
                 "runs": runs,
                 "best": max(runs),
                 "spread": (max(runs) - min(runs)) / statistics.median(runs),
                 "step_ms": 1000 * args.batch_size / statistics.median(runs),
-                "warmup_seconds": round(warmup_seconds[name][phase], 2),
+                "warmup_seconds": round(run["warmup_seconds"][name][phase], 2),
             }
-        if "training" in phases:
+        if "training" in entry:
             tflops = entry["training"]["images_per_second"] * TRAIN_GFLOP_224 * pixels / 1e3
             entry["training"]["model_tflops"] = tflops
             if args.peak_tflops:
@@ -357,27 +422,33 @@ def synthetic(args):
         results[name] = entry
 
     ratio, paired = {}, {}
-    if {"ours", "keras"} <= set(models):
-        ratio = {phase: results["ours"][phase]["images_per_second"]
-                 / results["keras"][phase]["images_per_second"] for phase in phases}
+    if {"ours", "keras"} <= set(results):
+        ours, theirs = results["ours"], results["keras"]
+        both = [phase for phase in ("training", "inference")
+                if phase in ours and phase in theirs]
+        ratio = {phase: ours[phase]["images_per_second"] / theirs[phase]["images_per_second"]
+                 for phase in both}
         # Each round's two runs are neighbours in time: their ratio cancels slow drifts
         # (a neighbour's load, clocks) that the ratio of the medians keeps.
-        paired = {phase: [o / k for o, k in zip(rates["ours"][phase], rates["keras"][phase],
-                                                strict=True)] for phase in phases}
-    first = next(iter(models.values()))
+        paired = {phase: [o / k for o, k in zip(ours[phase]["runs"], theirs[phase]["runs"],
+                                                   strict=True)]
+                  for phase in both}
+    first = next(iter(run["models"].values()))
     return {
         "mode": "synthetic",
-        "precision": policy,
+        "precision": run["policy"],
         "xla": bool(first.jit_compile),
         "image_size": args.image_size,
         "batch_size": args.batch_size,
-        "steps": steps,
-        "warmup_steps": warmup,
+        "steps": run["steps"],
+        "warmup_steps": run["warmup"],
         "repeats": args.repeats,
-        "steps_per_execution": spe,
+        "steps_per_execution": run["spe"],
         "classes": args.classes,
         "optimizer": args.optimizer,
         "peak_tflops": args.peak_tflops,
+        "time_budget": args.time_budget,
+        "stopped": run["stopped"],
         "models": results,
         "ratio_ours_to_keras": ratio,
         "ratio_ours_to_keras_paired": {
@@ -388,15 +459,16 @@ def synthetic(args):
                  "..._paired: ours / keras.applications in each round (back-to-back "
                  "runs); warmup_seconds include tracing/compilation; model_tflops "
                  f"counts {TRAIN_GFLOP_224:.1f} GFLOP per training image at 224x224, "
-                 "scaled by pixels",
+                 "scaled by pixels; stopped: what the time budget left out",
         "keras_config": {"image_data_format": keras.config.image_data_format()},
     }
 
 
 # --- the input pipeline -------------------------------------------------------------
 
-def pipeline(args):
-    """The shapes batches alone, the augmentation alone, then both feeding the model."""
+def pipeline(args, budget, save):
+    """The shapes batches alone, the augmentation alone, then both feeding the model;
+    each part as the budget allows."""
     import keras
 
     from resnet_lab.augment import augmentation
@@ -408,26 +480,61 @@ def pipeline(args):
     start = time.perf_counter()
     try:
         splits = load_dataset("shapes", args.image_size, args.batch_size,
-                              train_size=args.train_size, validation_size=args.batch_size,
+                              train_size=args.train_size,
+                              validation_size=args.validation_size or args.batch_size,
                               seed=args.seed)
     except ValueError as error:
         raise SystemExit(f"python -m resnet_lab bench: error: {error}") from None
-    load_seconds = time.perf_counter() - start
     steps = _round_up(args.steps, spe)
     warmup = _round_up(args.warmup, spe)
+    record = {"mode": "pipeline", "model": args.model, "dataset": "shapes",
+              "train_size": args.train_size,
+              "load_seconds": round(time.perf_counter() - start, 2),
+              "precision": policy, "image_size": args.image_size,
+              "batch_size": args.batch_size, "steps": steps, "warmup_steps": warmup,
+              "repeats": args.repeats, "steps_per_execution": spe,
+              "time_budget": args.time_budget, "stopped": [],
+              "notes": "pipeline_alone: the host's batches (uint8, shuffled) with no model; "
+                       "augmentation_on_device: the training augmentation alone, compiled "
+                       "like the model; training_*: the recipe's model with that "
+                       "augmentation inside, fed uint8 images from the pipeline or from "
+                       "memory (one compiled step for both); stopped: what the time "
+                       "budget left out"}
+    median = statistics.median
 
-    host = [pipeline_throughput(splits.train, steps) for _ in range(args.repeats)]
+    def rounds(measure):
+        """``measure()`` up to --repeats times, while the budget allows another (the
+        first whatever it says: its compilation is paid already)."""
+        runs, seconds = [], 0
+        for index in range(args.repeats):
+            if index and not budget.allows(seconds):
+                record["stopped"].append(f"{index} of {args.repeats} rounds in the time "
+                                         f"budget")
+                break
+            begin = time.perf_counter()
+            runs.append(measure())
+            seconds = time.perf_counter() - begin
+        return runs
+
+    host = rounds(lambda: pipeline_throughput(splits.train, steps))
+    record["pipeline_alone"] = {"images_per_second": median(host), "runs": host}
+    save(record)
+
     augment = augmentation("shift", seed=args.seed)
     batch = keras.ops.convert_to_tensor(splits.train[0][0])
     compiled = _compiled_augmentation(augment, jit_compile)
     keras.ops.convert_to_numpy(compiled(batch))  # traces and compiles
-    on_device = []
-    for _ in range(args.repeats):
+
+    def on_device():
         begin = time.perf_counter()
         for _ in range(steps):
             out = compiled(batch)
         keras.ops.convert_to_numpy(out[:1, :1, :1])  # waits for the device
-        on_device.append(steps * args.batch_size / (time.perf_counter() - begin))
+        return steps * args.batch_size / (time.perf_counter() - begin)
+
+    runs = rounds(on_device)
+    record["augmentation_on_device"] = {"images_per_second": median(runs), "runs": runs}
+    save(record)
 
     config = RunConfig(model=args.model, dataset="shapes", image_size=args.image_size,
                        batch_size=args.batch_size, epochs=100, precision=policy,
@@ -435,47 +542,36 @@ def pipeline(args):
                        augment=True)  # the model's first layer, as on photos
     model = build_model(config, num_classes=len(splits.class_names), steps_per_epoch=steps,
                         steps_per_execution=spe, jit_compile=jit_compile)
+    record.update(precision=model.dtype_policy.name, xla=bool(model.jit_compile))
 
     def feeding():  # the batches, round and round, as fit reads a PyDataset
         for index in range(10**9):
             yield splits.train[index % len(splits.train)]
 
+    # The pipeline's dtypes (uint8 images, float32 one-hot labels): the same compiled
+    # step serves both sources.
     in_memory = in_memory_batches(args.batch_size, args.image_size, len(splits.class_names),
-                                  args.seed)
-    warm = {"pipeline": run_steps(model, "training", feeding, warmup),
-            "in_memory": run_steps(model, "training", in_memory, warmup)}
+                                  args.seed, dtype=splits.train[0][0].dtype)
+    if budget.left() <= 0:
+        record["stopped"].append("training not measured: the time budget was spent")
+        return record
+    warm = run_steps(model, "training", feeding, warmup)
+    record["training_from_pipeline"] = {"warmup_seconds": round(warm, 2)}
+    warm_in_memory = run_steps(model, "training", in_memory, warmup)
     fed, from_memory = [], []
-    for _ in range(args.repeats):  # interleaved, like the synthetic mode
+
+    def both():  # interleaved, like the synthetic mode
         for rates, source in ((fed, feeding), (from_memory, in_memory)):
             rates.append(throughput(model, "training", source, steps, args.batch_size, spe)[0])
-    median = statistics.median
-    return {
-        "mode": "pipeline",
-        "model": args.model,
-        "dataset": "shapes",
-        "train_size": args.train_size,
-        "load_seconds": round(load_seconds, 2),
-        "precision": model.dtype_policy.name,
-        "xla": bool(model.jit_compile),
-        "image_size": args.image_size,
-        "batch_size": args.batch_size,
-        "steps": steps,
-        "warmup_steps": warmup,
-        "repeats": args.repeats,
-        "steps_per_execution": spe,
-        "pipeline_alone": {"images_per_second": median(host), "runs": host},
-        "augmentation_on_device": {"images_per_second": median(on_device), "runs": on_device},
-        "training_from_pipeline": {"images_per_second": median(fed), "runs": fed,
-                                   "warmup_seconds": round(warm["pipeline"], 2)},
-        "training_in_memory": {"images_per_second": median(from_memory),
-                               "runs": from_memory,
-                               "warmup_seconds": round(warm["in_memory"], 2)},
-        "ratio_pipeline_to_in_memory": median(fed) / median(from_memory),
-        "ratio_pipeline_alone_to_training": median(host) / median(fed),
-        "notes": "pipeline_alone: the host's batches (uint8, shuffled) with no model; "
-                 "augmentation_on_device: the training augmentation alone, compiled like "
-                 "the model; training_*: the recipe's model with that augmentation inside",
-    }
+
+    rounds(both)
+    record["training_from_pipeline"].update(images_per_second=median(fed), runs=fed)
+    record["training_in_memory"] = {"images_per_second": median(from_memory),
+                                    "runs": from_memory,
+                                    "warmup_seconds": round(warm_in_memory, 2)}
+    record["ratio_pipeline_to_in_memory"] = median(fed) / median(from_memory)
+    record["ratio_pipeline_alone_to_training"] = median(host) / median(fed)
+    return record
 
 
 def _compiled_augmentation(layer, jit_compile):
@@ -521,8 +617,14 @@ def _on_accelerator():
 # --- the table ------------------------------------------------------------------------
 
 def _rate(entry):
+    if not entry or "runs" not in entry:
+        return "not measured"
     runs = entry["runs"]
     return f"{entry['images_per_second']:9.1f} [{min(runs):.1f}-{max(runs):.1f}]"
+
+
+def _warmup(entry):
+    return f"{entry['warmup_seconds']:.1f}" if entry else "-"
 
 
 def _ratio(entry):
@@ -549,19 +651,21 @@ def table(results):
     ]
     if results["mode"] == "synthetic":
         phases = [p for p in ("training", "inference")
-                  if p in next(iter(results["models"].values()))]
+                  if any(p in entry for entry in results["models"].values())]
         header = f"{'model':<30}" + "".join(f"{p + ' img/s':>28}{'warm-up s':>11}"
                                              for p in phases)
         lines.append(header)
         for entry in results["models"].values():
             lines.append(f"{entry['model']:<30}" + "".join(
-                f"{_rate(entry[p]):>28}{entry[p]['warmup_seconds']:>11.1f}" for p in phases))
-        if results["ratio_ours_to_keras"]:
+                f"{_rate(entry.get(p)):>28}{_warmup(entry.get(p)):>11}" for p in phases))
+        ratios, paired = results["ratio_ours_to_keras"], results["ratio_ours_to_keras_paired"]
+        if ratios:
             lines.append(f"{'ratio ours / keras.applications':<30}" + "".join(
-                f"{results['ratio_ours_to_keras'][p]:>28.3f}{'':>11}" for p in phases))
-            paired = results["ratio_ours_to_keras_paired"]
+                f"{ratios[p]:>28.3f}{'':>11}" if p in ratios else f"{'-':>28}{'':>11}"
+                for p in phases))
             lines.append(f"{'  same, paired by round':<30}" + "".join(
-                f"{_ratio(paired[p]):>28}{'':>11}" for p in phases))
+                f"{_ratio(paired[p]):>28}{'':>11}" if p in paired else f"{'-':>28}{'':>11}"
+                for p in phases))
         for entry in results["models"].values():
             training = entry.get("training", {})
             if "ceiling_fraction" in training:
@@ -570,17 +674,21 @@ def table(results):
                              f"{results['peak_tflops']:g} TFLOP/s")
     else:
         lines += [
-            f"{'shapes batches alone (host)':<36}{_rate(results['pipeline_alone']):>28}",
+            f"{'shapes batches alone (host)':<36}{_rate(results.get('pipeline_alone')):>28}",
             f"{'augmentation alone (device)':<36}"
-            f"{_rate(results['augmentation_on_device']):>28}",
+            f"{_rate(results.get('augmentation_on_device')):>28}",
             f"{'training fed by the pipeline':<36}"
-            f"{_rate(results['training_from_pipeline']):>28}",
-            f"{'training on in-memory data':<36}{_rate(results['training_in_memory']):>28}",
-            f"{'ratio pipeline-fed / in-memory':<36}"
-            f"{results['ratio_pipeline_to_in_memory']:>28.3f}",
-            f"{'ratio host batches / training':<36}"
-            f"{results['ratio_pipeline_alone_to_training']:>28.1f}",
+            f"{_rate(results.get('training_from_pipeline')):>28}",
+            f"{'training on in-memory data':<36}"
+            f"{_rate(results.get('training_in_memory')):>28}",
         ]
+        if "ratio_pipeline_to_in_memory" in results:
+            lines += [f"{'ratio pipeline-fed / in-memory':<36}"
+                      f"{results['ratio_pipeline_to_in_memory']:>28.3f}",
+                      f"{'ratio host batches / training':<36}"
+                      f"{results['ratio_pipeline_alone_to_training']:>28.1f}"]
+    lines += [f"stopped by the time budget ({results['time_budget']:g} s): {reason}"
+              for reason in results.get("stopped", [])]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ import re
 import sys
 
 from resnet_lab import registry
-from resnet_lab.commands import OneLineParser, positive_int
+from resnet_lab.commands import OneLineParser, positive_int, positive_seconds
 from resnet_lab.config import (
     DATASETS,
     MODELS,
@@ -81,7 +81,13 @@ def _parser():
                              "GPUs only under TensorFlow; on a CPU it can be much faster "
                              "or much slower: measure with benchmarks/time_to_accuracy.py)")
     parser.add_argument("--tensorboard", action="store_true")
+    parser.add_argument("--time-limit", type=positive_seconds, default=None,
+                        metavar="SECONDS",
+                        help="stop after the epoch past which the next one would not end "
+                             "within SECONDS of training (compilation included); run "
+                             "again with the same --out to go on")
     return parser
+
 
 
 def _names(family, leave_out=None):
@@ -165,7 +171,7 @@ def main(argv=None):
           flush=True)
     try:
         summary = training.fit(model, splits, config.epochs, args.out, config=config,
-                               tensorboard=args.tensorboard)
+                               tensorboard=args.tensorboard, time_limit=args.time_limit)
     except ConfigError as error:  # e.g. a batch that does not split over the devices
         parser.error(_as_options(str(error)))
     except FloatingPointError as error:
