@@ -54,6 +54,7 @@ STEPS = ("data", "bench", "pipeline", "train")
 # Each step's share of the budget; 5% is kept for start-up and writing the report.
 SHARES = {"data": 0.10, "bench": 0.42, "pipeline": 0.18, "train": 0.25}
 KEPT = 1 - sum(SHARES.values())
+MIN_STEP_SECONDS = 10  # a step with less time than this is skipped
 
 FULL = {
     "data": {"image_size": 128, "train_size": 10240, "validation_size": 1024,
@@ -128,11 +129,12 @@ class Clock:
     and time a step leaves unused passes to the next one.
     """
 
-    def __init__(self, budget):
-        self.budget, self.start = budget, time.monotonic()
+    def __init__(self, budget, now=time.monotonic):
+        self.budget, self.now = budget, now
+        self.start = now()
 
     def elapsed(self):
-        return time.monotonic() - self.start
+        return self.now() - self.start
 
     def limit(self, step):
         later = sum(SHARES[name] for name in STEPS[STEPS.index(step) + 1:])
@@ -150,7 +152,7 @@ def own_budget(limit):
 
 def _run(name, command, shown, limit, env, out):
     """One step as a child process, stopped at ``limit`` seconds; its record."""
-    if limit < 10:
+    if limit < MIN_STEP_SECONDS:
         return {"skipped": f"{max(0, limit):.0f} s left for it"}
     print(f"== {name}: {shown} (at most {limit:.0f} s)", flush=True)
     begin = time.monotonic()
@@ -212,8 +214,8 @@ def main(argv=None):
     sizes = TINY if args.tiny else FULL
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    clock = Clock(args.budget)  # installing the wheels counts too
     env = _environment(args.wheels, out)
-    clock = Clock(args.budget)
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     report = {"script": "benchmarks/gpu_measure.py", "date": date,
               "arguments": sys.argv[1:] if argv is None else list(argv),
@@ -262,7 +264,8 @@ def main(argv=None):
 
     # 4. train
     limit = clock.limit("train")
-    run_folder = out / "train"
+    # A second call resumes (or reuses) the run of the same size; another size starts anew.
+    run_folder = out / f"train-{train_size}"
     arguments = [*sizes["train"], *sized, "--time-limit", f"{own_budget(limit):.0f}",
                  "--out", str(run_folder)]
     step = _run("train", [sys.executable, "-m", "resnet_lab", "train", *arguments],

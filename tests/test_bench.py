@@ -163,20 +163,38 @@ def test_the_gpu_measurement_limits_add_up_to_less_than_its_budget():
     gpu_measure = gpu_measure_module()
     assert sum(gpu_measure.SHARES.values()) + gpu_measure.KEPT == pytest.approx(1)
     for used in (1.0, 0.5, 0.0):  # each step uses all, half, none of its limit
-        clock = gpu_measure.Clock(470)
-        elapsed, limits = 0.0, {}
+        elapsed = [0.0]
+        clock = gpu_measure.Clock(470, now=lambda elapsed=elapsed: elapsed[0])
+        limits = {}
         for step in gpu_measure.STEPS:
-            clock.start = time.monotonic() - elapsed
             limits[step] = clock.limit(step)
-            elapsed += used * limits[step]
-        assert sum(limits.values()) * used <= 470 * (1 - gpu_measure.KEPT) + 1e-6
-        assert limits["data"] == pytest.approx(0.10 * 470, abs=0.1)
+            elapsed[0] += used * limits[step]
+        assert elapsed[0] <= 470 * (1 - gpu_measure.KEPT) + 1e-9
+        assert limits["data"] == pytest.approx(0.10 * 470)
         if used == 1.0:  # every step gets exactly its share
-            assert [round(v) for v in limits.values()] == [47, 197, 85, 118]
+            assert list(limits.values()) == pytest.approx([47, 197.4, 84.6, 117.5])
         if used == 0.0:  # the last step may use everything left but the kept part
-            assert limits["train"] == pytest.approx(0.95 * 470, abs=0.1)
+            assert limits["train"] == pytest.approx(0.95 * 470)
     for limit in (10, 60, 200):  # a step is told to stop well before it is stopped
         assert 0 < gpu_measure.own_budget(limit) <= limit - min(15, limit / 2)
+
+
+def test_a_step_still_running_at_its_limit_is_stopped_and_its_output_kept(tmp_path,
+                                                                          monkeypatch):
+    """The hard limit: a step that never ends (here it waits on an event nobody sets)
+    is stopped at its limit; its log is kept, and so is the JSON it wrote first."""
+    gpu_measure = gpu_measure_module()
+    monkeypatch.setattr(gpu_measure, "MIN_STEP_SECONDS", 0)
+    partial = tmp_path / "bench.json"
+    code = (f"import json, pathlib, threading; pathlib.Path({str(partial)!r}).write_text("
+            f"json.dumps({{'complete': False}})); print('phase 1 measured', flush=True); "
+            f"threading.Event().wait()")
+    record = gpu_measure._run("bench", [sys.executable, "-c", code], "a step", 2,
+                              dict(os.environ), tmp_path)
+    assert record["returncode"] is None
+    assert record["error"] == "stopped at its limit of 2 s; what it wrote is kept"
+    assert "phase 1 measured" in (tmp_path / "bench.log").read_text()
+    assert json.loads(partial.read_text()) == {"complete": False}
 
 
 def readme_wheel_command(python_version, folder):
