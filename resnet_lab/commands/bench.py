@@ -140,7 +140,6 @@ def main(argv=None):
         parser.error(f"--peak-tflops must be positive; got {args.peak_tflops}")
     if args.json not in (None, "-") and pathlib.Path(args.json).is_dir():
         parser.error(f"--json {args.json} is a folder; give a file name")
-
     if args.validation_size is not None and args.mode != "pipeline":
         parser.error("--validation-size is for --mode pipeline")
     # With --json -, stdout carries the JSON alone and the table goes to stderr.

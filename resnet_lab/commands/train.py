@@ -89,7 +89,6 @@ def _parser():
     return parser
 
 
-
 def _names(family, leave_out=None):
     return [name for name, spec in registry.MODELS.items()
             if spec.family is family and name != leave_out]
