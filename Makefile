@@ -123,11 +123,13 @@ notebooks: setup
 	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		$(wildcard notebooks/*.ipynb)
 
+# The notebooks first: they are the longest scopes, and handed out last they would leave
+# one worker running a lesson while the other waits.
 test: setup lint
-	@echo "==> pytest: unit tests, then every notebook under nbval (profile $(TEST_PROFILE))"
+	@echo "==> pytest: every notebook under nbval (profile $(TEST_PROFILE)), and the unit tests"
 	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --durations=10 \
-		-n $(TEST_WORKERS) --dist loadscope tests \
-		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
+		-n $(TEST_WORKERS) --dist loadscope $(wildcard notebooks/*.ipynb) tests \
+		--nbval-lax --nbval-current-env
 
 # nbgrader's whole loop on lessons 1, 3 and 5 (lesson 5 trains ResNet-50, about 3 minutes
 # on 2 cores more than the grading tests make test runs).

@@ -187,15 +187,15 @@ def test_a_time_limit_stops_after_an_epoch_and_the_run_goes_on_later(tmp_path):
     """A limit no epoch fits in stops after the first (the earliest a limit can act);
     the next run, with a limit it fits in, resumes there and finishes."""
     splits = tiny_splits()
-    config = RunConfig(model="resnet8", image_size=32, batch_size=8, epochs=3,
+    config = RunConfig(model="resnet8", image_size=32, batch_size=8, epochs=2,
                        augment=False)
-    summary = training.fit(training.build_model(config, splits), splits, 3, tmp_path,
+    summary = training.fit(training.build_model(config, splits), splits, 2, tmp_path,
                            config=config, verbose=0, time_limit=1e-6)
     assert summary["stopped_at_time_limit"] and summary["epochs_finished"] == 1
-    summary = training.fit(training.build_model(config, splits), splits, 3, tmp_path,
+    summary = training.fit(training.build_model(config, splits), splits, 2, tmp_path,
                            config=config, verbose=0, time_limit=1e6)
     assert not summary["stopped_at_time_limit"]
-    assert summary["resumed_at_epoch"] == 1 and summary["epochs_finished"] == 3
+    assert summary["resumed_at_epoch"] == 1 and summary["epochs_finished"] == 2
 
 
 @pytest.mark.parametrize("args, message", [
@@ -277,7 +277,7 @@ MIRRORED = textwrap.dedent("""
 
     out = pathlib.Path(sys.argv[1])
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    config = RunConfig(model="resnet8", image_size=32, batch_size=16, epochs=2,
+    config = RunConfig(model="resnet8", image_size=16, batch_size=16, epochs=1,
                        train_size=64, validation_size=32, augment=True)
 
     class Keep(keras.callbacks.Callback):  # the model as trained, in this process
@@ -291,7 +291,7 @@ MIRRORED = textwrap.dedent("""
               for layer in all_layers(model)
               if isinstance(layer, keras.layers.BatchNormalization)
               for variable in (layer.moving_mean, layer.moving_variance)]
-    images, labels = data.load_arrays("shapes", 32, train_size=64, validation_size=32)[1]
+    images, labels = data.load_arrays("shapes", 16, train_size=64, validation_size=32)[1]
     images = np.asarray(images)
     in_process = training.inference_model(model).predict(images, verbose=0)
     saved = keras.saving.load_model(out / "final.keras").predict(images, verbose=0)
@@ -324,7 +324,7 @@ def test_mirrored_training_saves_the_model_it_trained_and_replicas_augment_apart
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert figures["replicas"] == 2 and figures["epochs"] == 2
+    assert figures["replicas"] == 2 and figures["epochs"] == 1
     assert figures["moving_statistics_apart"] == 0
     assert figures["saved_vs_in_process"] <= 1e-5
     assert figures["saved_accuracy"] == pytest.approx(figures["logged_accuracy"], abs=1e-6)
