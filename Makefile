@@ -123,13 +123,14 @@ notebooks: setup
 	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		$(wildcard notebooks/*.ipynb)
 
-# The notebooks first: they are the longest scopes, and handed out last they would leave
-# one worker running a lesson while the other waits.
+# Each module (and notebook) runs whole in one process, the longest handed out first
+# (tests/conftest.py orders them; --no-loadscope-reorder keeps that order instead of
+# pytest-xdist's, by number of tests).
 test: setup lint
-	@echo "==> pytest: every notebook under nbval (profile $(TEST_PROFILE)), and the unit tests"
+	@echo "==> pytest: unit tests, then every notebook under nbval (profile $(TEST_PROFILE))"
 	RESNET_LAB_PROFILE=$(TEST_PROFILE) $(BIN)/python -m pytest --durations=10 \
-		-n $(TEST_WORKERS) --dist loadscope $(wildcard notebooks/*.ipynb) tests \
-		--nbval-lax --nbval-current-env
+		-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder tests \
+		$(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
 
 # nbgrader's whole loop on lessons 1, 3 and 5 (lesson 5 trains ResNet-50, about 3 minutes
 # on 2 cores more than the grading tests make test runs).
