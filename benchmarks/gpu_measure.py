@@ -66,7 +66,8 @@ FULL = {
                  "--precision", "mixed_bfloat16", "--xla", "on", "--steps", "32",
                  "--warmup", "16", "--repeats", "3"],
     "train": ["--model", "resnet50", "--dataset", "shapes", "--image-size", "128",
-              "--batch-size", "256", "--epochs", "4", "--precision", "mixed_bfloat16"],
+              "--batch-size", "256", "--epochs", "4", "--precision", "mixed_bfloat16",
+              "--augment"],
 }
 TINY = {
     "data": {"image_size": 16, "train_size": 64, "validation_size": 32, "batch_size": 16},
@@ -75,7 +76,7 @@ TINY = {
     "pipeline": ["--mode", "pipeline", "--model", "resnet8", "--image-size", "16",
                  "--batch-size", "8", "--steps", "2", "--warmup", "1", "--repeats", "1"],
     "train": ["--model", "resnet8", "--dataset", "shapes", "--image-size", "16",
-              "--batch-size", "16", "--epochs", "2"],
+              "--batch-size", "16", "--epochs", "2", "--augment"],
 }
 
 

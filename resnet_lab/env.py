@@ -166,7 +166,10 @@ def run_folder(name, profile):
     Unless the environment variable RESNET_LAB_SMOKE_RUNS names a folder: smoke runs are
     then kept there, ``<folder>/<name>``, and the next kernel resumes them, finished, in
     seconds. Grading a class with nbgrader sets it, so that the networks of lessons 5 and
-    7 are trained once, not once per student.
+    7 are trained once, not once per student; so does the test suite. Kernels never wait
+    for each other: one that finds the shared run in use by another (``_claim``: until
+    ``training.fit`` has finished it and calls ``finished_with``) gets a temporary folder
+    of its own, as without the variable.
     """
     if check_profile(profile) != "smoke":
         return f"runs/{name}"
@@ -174,7 +177,8 @@ def run_folder(name, profile):
     if shared:
         folder = pathlib.Path(shared).expanduser() / name
         folder.mkdir(parents=True, exist_ok=True)
-        return str(folder)
+        if _claim(folder):
+            return str(folder)
     root = pathlib.Path(tempfile.gettempdir()) / f"resnet-lab-smoke-runs-{getpass.getuser()}"
     root.mkdir(mode=0o700, exist_ok=True)
     for old in root.glob("*.pid*"):
@@ -186,6 +190,39 @@ def run_folder(name, profile):
     folder.mkdir()
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return str(folder)
+
+
+_TURNS = {}  # folder -> the open lock file by which this process holds it
+
+
+def _claim(folder):
+    """Whether this process may use the shared run ``folder``: unless another process holds
+    it, it holds it from now until ``finished_with(folder)`` or until it exits (an
+    exclusive lock on ``<folder>.lock``, which the system releases when the process ends,
+    killed or not). Where file locks are not available (Windows), always."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    key = str(pathlib.Path(folder).resolve())
+    if key in _TURNS:
+        return True
+    handle = open(folder.parent / f"{folder.name}.lock", "a")  # held open until released
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _TURNS[key] = handle
+    return True
+
+
+def finished_with(folder):
+    """Let the next process waiting for the shared run ``folder`` have it: its run is
+    finished (a no-op for folders this process does not hold)."""
+    handle = _TURNS.pop(str(pathlib.Path(folder).resolve()), None)
+    if handle is not None:
+        handle.close()  # closing the file releases its lock
 
 
 def _running(pid):

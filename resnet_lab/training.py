@@ -65,7 +65,7 @@ from resnet_lab import registry
 from resnet_lab.analysis import all_layers
 from resnet_lab.blocks import zero_init_residual
 from resnet_lab.config import ConfigError, RunConfig, check_run_folder
-from resnet_lab.env import accelerator, accelerators, tpu_address
+from resnet_lab.env import accelerator, accelerators, finished_with, tpu_address
 from resnet_lab.files import write_atomically, write_json_atomically
 
 # --- the device ----------------------------------------------------------------------
@@ -570,6 +570,7 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     write_json_atomically(out / "summary.json", summary)
     if history["epoch"]:
         _save_curves(history, out / "curves.png")
+    finished_with(out)  # a smoke run shared by kernels: the next one may resume it now
     return summary
 
 

@@ -32,6 +32,23 @@ LONGEST_FIRST = [
 ]
 
 
+def pytest_configure(config):
+    """One folder of smoke runs for the whole session (RESNET_LAB_SMOKE_RUNS), shared by
+    its processes and the kernels they start: lesson 5's network, which lessons 5 and 7,
+    their exercise versions and the grading tests all train, is trained once, and the
+    others resume it (kernels take turns: resnet_lab.env.run_folder). Made by the main
+    process, before pytest-xdist starts its workers, which inherit it; removed at the end.
+    """
+    if hasattr(config, "workerinput") or os.environ.get("RESNET_LAB_SMOKE_RUNS"):
+        return
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="resnet-lab-test-smoke-runs-")
+    os.environ["RESNET_LAB_SMOKE_RUNS"] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 def pytest_collection_modifyitems(config, items):
     """The longest modules first (LONGEST_FIRST; a stable sort keeps each module's own
     order). Skip the tests marked ``slow`` unless RESNET_LAB_SLOW_TESTS=1 (make

@@ -100,6 +100,33 @@ def test_smoke_runs_shared_for_grading_stay_for_the_next_kernel(tmp_path):
     assert smoke_run_folder(shared=tmp_path / "smoke-runs") == folder
 
 
+@pytest.mark.skipif(os.name == "nt", reason="no file locks there: every kernel shares")
+def test_a_kernel_that_finds_the_shared_smoke_run_in_use_trains_its_own(tmp_path):
+    """While one process trains a shared smoke run, another gets a temporary folder of its
+    own instead of waiting; once the run is finished (``finished_with``, which
+    training.fit calls), the next one gets the shared folder and resumes it."""
+    code = ("from resnet_lab.env import finished_with, run_folder; import sys; "
+            "folder = run_folder('05_smoke', 'smoke'); print(folder, flush=True); "
+            "sys.stdin.readline(); finished_with(folder); print('finished', flush=True); "
+            "sys.stdin.read()")
+    environment = {**os.environ, env.SMOKE_RUNS_ENV: str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    holder = subprocess.Popen([sys.executable, "-c", code], env=environment, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == str(tmp_path / "05_smoke")
+        meanwhile = smoke_run_folder(shared=tmp_path)
+        assert meanwhile.name.startswith("05_smoke.pid") and not meanwhile.exists()
+        holder.stdin.write("\n")  # its run is finished
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "finished"
+        assert smoke_run_folder(shared=tmp_path) == tmp_path / "05_smoke"
+        holder.stdin.close()
+        assert holder.wait(timeout=120) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_smoke_run_folder_left_by_a_killed_kernel_goes_with_the_next_smoke_run(monkeypatch):
     monkeypatch.delenv(env.SMOKE_RUNS_ENV, raising=False)
     killed = smoke_run_folder("import os; os._exit(0)")  # no clean-up at exit, as SIGKILL
