@@ -68,7 +68,7 @@ from resnet_lab.config import RunConfig
 
 out = pathlib.Path(sys.argv[1])
 strategy = keras.distribution.DataParallel(devices=jax.devices())
-config = RunConfig(model="resnet8", image_size=16, batch_size=16, epochs=2, train_size=64,
+config = RunConfig(model="resnet8", image_size=16, batch_size=16, epochs=1, train_size=64,
                    validation_size=37, augment=True)
 
 class Keep(keras.callbacks.Callback):  # the model as trained, in this process
@@ -118,7 +118,7 @@ def test_train_runs_under_jax_without_tensorflow_on_four_devices(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["devices"] == 4 and figures["replicas"] == 4
-    assert figures["backend"] == "jax" and figures["epochs"] == 2
+    assert figures["backend"] == "jax" and figures["epochs"] == 1
     assert figures["distribution_after_train"] == "None"  # set for the run only
     assert figures["saved_vs_in_process"] <= 1e-5
     assert figures["shards_apart"] > 1
