@@ -81,26 +81,18 @@ TINY = {
 
 
 def _parser():
+    from resnet_lab.commands import positive_seconds  # standard library only
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/gpu"))
     parser.add_argument("--tiny", action="store_true", help="CPU-sized runs, for the tests")
-    parser.add_argument("--budget", type=_positive_seconds, default=470, metavar="SECONDS",
+    parser.add_argument("--budget", type=positive_seconds, default=470, metavar="SECONDS",
                         help="seconds for everything, compilation included (default 470); "
                              "each step gets its share (see the module's docstring)")
     parser.add_argument("--wheels", type=pathlib.Path, default=None,
                         help="a folder of wheels to install first (Keras and the "
                              "dependencies a JAX machine lacks, see benchmarks/README.md)")
     return parser
-
-
-def _positive_seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
 
 
 def _environment(wheels, out):

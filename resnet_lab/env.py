@@ -192,7 +192,7 @@ def run_folder(name, profile):
     return str(folder)
 
 
-_TURNS = {}  # folder -> the open lock file by which this process holds it
+_CLAIMED = {}  # folder -> the open lock file by which this process holds it
 
 
 def _claim(folder):
@@ -205,7 +205,7 @@ def _claim(folder):
     except ImportError:
         return True
     key = str(pathlib.Path(folder).resolve())
-    if key in _TURNS:
+    if key in _CLAIMED:
         return True
     handle = open(folder.parent / f"{folder.name}.lock", "a")  # held open until released
     try:
@@ -213,14 +213,14 @@ def _claim(folder):
     except BlockingIOError:
         handle.close()
         return False
-    _TURNS[key] = handle
+    _CLAIMED[key] = handle
     return True
 
 
 def finished_with(folder):
-    """Let the next process waiting for the shared run ``folder`` have it: its run is
-    finished (a no-op for folders this process does not hold)."""
-    handle = _TURNS.pop(str(pathlib.Path(folder).resolve()), None)
+    """Give up this process's claim on the shared run ``folder``, whose run is finished,
+    so that the next kernel resumes it (a no-op for folders this process does not hold)."""
+    handle = _CLAIMED.pop(str(pathlib.Path(folder).resolve()), None)
     if handle is not None:
         handle.close()  # closing the file releases its lock
 

@@ -108,9 +108,8 @@ def choose_strategy():
     return tf.distribute.get_strategy()
 
 
-def _distributions():
-    """Keras' distributions (it exports no common base class)."""
-    return keras.distribution.DataParallel, keras.distribution.ModelParallel
+# Keras' distributions, for JAX (it exports no common base class).
+DISTRIBUTIONS = (keras.distribution.DataParallel, keras.distribution.ModelParallel)
 
 
 def check_strategy(strategy):
@@ -123,7 +122,7 @@ def check_strategy(strategy):
 
         if isinstance(strategy, tf.distribute.Strategy):
             return
-    elif isinstance(strategy, _distributions()):
+    elif isinstance(strategy, DISTRIBUTIONS):
         return
     raise ConfigError(
         f"strategy={strategy!r} is not one the {backend} backend can train with: give "
@@ -496,7 +495,7 @@ def train(config, out_dir, *, strategy=None, root=None, tensorboard=False, verbo
     check_strategy(strategy)
     check_run_folder(config, out_dir)
     splits = data.load_dataset(config, root=root)
-    distribution = (strategy.scope() if isinstance(strategy, _distributions())
+    distribution = (strategy.scope() if isinstance(strategy, DISTRIBUTIONS)
                     else contextlib.nullcontext())
     with distribution:
         model = build_model(config, splits, strategy=strategy)
@@ -550,7 +549,8 @@ def fit(model, splits, epochs, out_dir, *, config=None, tensorboard=False, verbo
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
     limit = TimeLimit(time_limit) if time_limit is not None else None
-    callbacks.extend([limit] if limit else [])
+    if limit:
+        callbacks.append(limit)
     callbacks.extend(extra_callbacks)
     if verbose == "epochs":
         callbacks.append(EpochPrinter(epochs))

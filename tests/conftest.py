@@ -35,17 +35,20 @@ LONGEST_FIRST = [
 def pytest_configure(config):
     """One folder of smoke runs for the whole session (RESNET_LAB_SMOKE_RUNS), shared by
     its processes and the kernels they start: lesson 5's network, which lessons 5 and 7,
-    their exercise versions and the grading tests all train, is trained once, and the
-    others resume it (kernels take turns: resnet_lab.env.run_folder). Made by the main
-    process, before pytest-xdist starts its workers, which inherit it; removed at the end.
+    their exercise versions and the grading tests all train, is resumed by a kernel that
+    finds it finished, and trained anew only by one that finds it in training
+    (resnet_lab.env.run_folder). Made by the main process, before pytest-xdist starts its
+    workers, which inherit it; removed at the end.
     """
-    if hasattr(config, "workerinput") or os.environ.get("RESNET_LAB_SMOKE_RUNS"):
+    from resnet_lab.env import SMOKE_RUNS_ENV
+
+    if hasattr(config, "workerinput") or os.environ.get(SMOKE_RUNS_ENV):
         return
     import shutil
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="resnet-lab-test-smoke-runs-")
-    os.environ["RESNET_LAB_SMOKE_RUNS"] = folder
+    os.environ[SMOKE_RUNS_ENV] = folder
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 

@@ -175,7 +175,6 @@ class Budget:
     """The seconds left of --time-budget (endless without one)."""
 
     def __init__(self, seconds):
-        self.seconds = seconds
         self.end = None if seconds is None else time.monotonic() + seconds
 
     def left(self):
